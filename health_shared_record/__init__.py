@@ -1,0 +1,34 @@
+# This file is part of health_shared_record.  Licensed under the GNU General
+# Public License v3 or later; see the COPYING file at the top of the project.
+from trytond.pool import Pool
+
+from . import (
+    condition, configuration, document, evaluation, medicament, medication,
+    patient, prescription, professional, vaccination)
+
+__all__ = ['register']
+
+
+def register():
+    Pool.register(
+        configuration.Configuration,
+        document.DocumentType,
+        document.DocumentTypeGroup,
+        document.Document,
+        document.AddFileStart,
+        medicament.Medicament,
+        medication.PatientMedication,
+        condition.PatientDisease,
+        professional.HealthProfessional,
+        patient.Patient,
+        evaluation.PatientEvaluation,
+        vaccination.Vaccination,
+        prescription.PrescriptionOrder,
+        prescription.PrescriptionLine,
+        module='health_shared_record', type_='model')
+    Pool.register(
+        document.AddFile,
+        module='health_shared_record', type_='wizard')
+    Pool.register(
+        document.DocumentReport,
+        module='health_shared_record', type_='report')

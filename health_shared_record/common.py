@@ -1,0 +1,86 @@
+# This file is part of health_shared_record.  Licensed under the GNU General
+# Public License v3 or later; see the COPYING file at the top of the project.
+from trytond.i18n import gettext
+from trytond.model import ModelView
+from trytond.pool import Pool
+from trytond.transaction import Transaction
+
+from .exceptions import PublishError
+
+
+def current_professional():
+    """Return the health professional whose party logs in as the current
+    user, or raise a clear error: documents are always signed by someone"""
+    Professional = Pool().get('gnuhealth.healthprofessional')
+    professionals = Professional.search([
+            ('party.internal_user', '=', Transaction().user),
+            ('party.is_healthprof', '=', True),
+            ], limit=1)
+    if not professionals:
+        raise PublishError(gettext(
+                'health_shared_record.msg_no_professional'))
+    return professionals[0]
+
+
+def label(name):
+    "Return a fixed word of document narratives in the document language"
+    return gettext(f'health_shared_record.msg_cda_{name}')
+
+
+def field_label(record, name):
+    "Return the label of a field of record in the document language"
+    return record.__names__(name)['field']
+
+
+def selection_label(record, name):
+    "Return the label of the value of a selection field, translated"
+    selection = record.fields_get([name])[name]['selection']
+    return dict(selection).get(getattr(record, name)) or ''
+
+
+def join(*values):
+    return ' '.join(str(v) for v in values if v not in (None, ''))
+
+
+class SharedRecordOrigin:
+    """A GNU Health record from which a shared document is published.
+
+    The model says which document type it makes, what the document's
+    metadata are and what its sections hold; publishing, numbering and
+    versioning belong to the document."""
+    __slots__ = ()
+    shared_record_type_code = None
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        cls._buttons.update({
+                'publish_shared_record': cls.publish_shared_record_states(),
+                })
+
+    @classmethod
+    def publish_shared_record_states(cls):
+        return {}
+
+    @classmethod
+    @ModelView.button
+    def publish_shared_record(cls, records):
+        Document = Pool().get('gnuhealth.shared_record.document')
+        Document.publish_records(records)
+
+    @classmethod
+    def check_shared_record(cls, records):
+        "Raise a clear error for records that cannot be published"
+
+    def get_shared_record_values(self):
+        "Return the field values of the document published from the record"
+        DocumentType = Pool().get('gnuhealth.shared_record.document.type')
+        document_type = DocumentType.from_code(self.shared_record_type_code)
+        return {
+            'document_type': document_type,
+            'title': document_type.name,
+            }
+
+    def get_shared_record_sections(self):
+        "Return the cda.Section list of the document body"
+        raise NotImplementedError

@@ -1,0 +1,60 @@
+# This file is part of health_shared_record.  Licensed under the GNU General
+# Public License v3 or later; see the COPYING file at the top of the project.
+from trytond.pool import PoolMeta
+
+from . import cda
+from .common import field_label
+
+PROBLEM = cda.Code('55607006', cda.SNOMED, 'Problem')
+PRELIMINARY_DIAGNOSIS = cda.Code(
+    '148006', cda.SNOMED, 'Preliminary diagnosis')
+ALLERGY_KINDS = {
+    'da': cda.Code('416098002', cda.SNOMED, 'Allergy to drug'),
+    'fa': cda.Code('414285001', cda.SNOMED, 'Allergy to food'),
+    }
+ADVERSE_REACTION = cda.Code(
+    '420134006', cda.SNOMED, 'Propensity to adverse reaction')
+
+
+def pathology_code(pathology):
+    "The ICD-10 coded value of a GNU Health condition"
+    return cda.Code(pathology.code, cda.ICD10, pathology.name)
+
+
+def problem(pathology, time=None, code=PROBLEM, status='completed'):
+    return cda.Observation(
+        code, pathology_code(pathology), time=time, status=status)
+
+
+class PatientDisease(metaclass=PoolMeta):
+    __name__ = 'gnuhealth.patient.disease'
+
+    def shared_record_problem(self):
+        return problem(
+            self.pathology, self.diagnosed_date,
+            status='active' if self.is_active else 'completed')
+
+    def shared_record_allergy(self):
+        return problem(
+            self.pathology, self.diagnosed_date,
+            code=ALLERGY_KINDS.get(self.allergy_type, ADVERSE_REACTION),
+            status='active' if self.is_active else 'completed')
+
+    def shared_record_row(self):
+        return [
+            self.pathology.code,
+            self.pathology.name,
+            self.diagnosed_date or '',
+            self.status_str or '',
+            self.short_comment or '',
+            ]
+
+    @classmethod
+    def shared_record_headers(cls):
+        return [
+            field_label(cls, 'pcs_code'),
+            field_label(cls, 'pathology'),
+            field_label(cls, 'diagnosed_date'),
+            field_label(cls, 'status'),
+            field_label(cls, 'short_comment'),
+            ]

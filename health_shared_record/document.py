@@ -1,0 +1,717 @@
+# This file is part of health_shared_record.  Licensed under the GNU General
+# Public License v3 or later; see the COPYING file at the top of the project.
+import base64
+import datetime as dt
+import hashlib
+import re
+
+from lxml import etree
+
+from trytond.config import config as trytond_config
+from trytond.i18n import gettext
+from trytond.model import (
+    DeactivableMixin, ModelSQL, ModelView, Unique, Workflow, fields,
+    sequence_ordered)
+from trytond.pool import Pool
+from trytond.modules.health.core import get_institution
+from trytond.pyson import Bool, Eval
+from trytond.report import Report
+from trytond.transaction import Transaction
+from trytond.wizard import Button, StateTransition, StateView, Wizard
+
+from . import cda
+from .common import current_professional
+from .exceptions import (
+    DocumentFrozenError, DocumentTypeError, FileError, PublishError,
+    WithdrawError)
+
+LOINC_CODE = re.compile(r'^(\d{1,7})-(\d)$')
+
+STATES = [
+    ('draft', "Draft"),
+    ('published', "Published"),
+    ('superseded', "Superseded"),
+    ('withdrawn', "Withdrawn"),
+    ]
+CONFIDENTIALITY = [
+    ('N', "Normal"),
+    ('R', "Restricted"),
+    ('V', "Very restricted"),
+    ]
+# The signatures of the files a clinic may add, by declared media type
+FILE_TYPES = [
+    (None, ''),
+    ('application/pdf', "PDF"),
+    ('image/jpeg', "JPEG image"),
+    ('image/png', "PNG image"),
+    ]
+FILE_SIGNATURES = {
+    'application/pdf': (b'%PDF-',),
+    'image/jpeg': (b'\xff\xd8\xff',),
+    'image/png': (b'\x89PNG\r\n\x1a\n',),
+    }
+FILE_EXTENSIONS = {
+    'pdf': 'application/pdf',
+    'jpg': 'image/jpeg',
+    'jpeg': 'image/jpeg',
+    'png': 'image/png',
+    }
+
+DRAFT = Eval('state') != 'draft'
+
+
+def loinc_check_digit(number):
+    "Return the Mod 10 check digit of a LOINC code's number part"
+    total = 0
+    for position, digit in enumerate(reversed(number)):
+        value = int(digit)
+        if position % 2 == 0:
+            value *= 2
+            if value > 9:
+                value -= 9
+        total += value
+    return (10 - total % 10) % 10
+
+
+def cda_schema_path():
+    """The CDA.xsd against which documents are validated before they are
+    stored, from the trytond configuration; the schema is HL7's and is not
+    shipped with the module"""
+    return trytond_config.get('health_shared_record', 'cda_schema')
+
+
+class DocumentType(
+        DeactivableMixin, sequence_ordered(), ModelSQL, ModelView):
+    "Shared Document Type"
+    __name__ = 'gnuhealth.shared_record.document.type'
+
+    code = fields.Char(
+        "LOINC Code", required=True,
+        help="The LOINC code of the document type, e.g. 11488-4.")
+    name = fields.Char("Name", required=True, translate=True)
+    publishing_groups = fields.Many2Many(
+        'gnuhealth.shared_record.document.type-res.group', 'type', 'group',
+        "Publishing Groups",
+        help="The groups whose members may publish documents of this type; "
+        "empty for every user who may publish documents.")
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        table = cls.__table__()
+        cls._sql_constraints = [
+            ('code_unique', Unique(table, table.code),
+                'health_shared_record.msg_document_type_code_unique'),
+            ]
+        cls._order.insert(1, ('name', 'ASC'))
+
+    def get_rec_name(self, name):
+        return self.name
+
+    @classmethod
+    def search_rec_name(cls, name, clause):
+        if clause[1].startswith('!') or clause[1].startswith('not '):
+            bool_op = 'AND'
+        else:
+            bool_op = 'OR'
+        return [bool_op,
+            ('name',) + tuple(clause[1:]),
+            ('code',) + tuple(clause[1:]),
+            ]
+
+    @classmethod
+    def validate(cls, types):
+        super().validate(types)
+        for type_ in types:
+            type_.check_code()
+
+    def check_code(self):
+        match = LOINC_CODE.match(self.code or '')
+        if (not match
+                or loinc_check_digit(match.group(1)) != int(match.group(2))):
+            raise DocumentTypeError(gettext(
+                    'health_shared_record.msg_document_type_invalid_code',
+                    code=self.code))
+
+    @classmethod
+    def from_code(cls, code):
+        "Return the active document type of a LOINC code"
+        types = cls.search([('code', '=', code)], limit=1)
+        if not types:
+            raise PublishError(gettext(
+                    'health_shared_record.msg_document_type_missing',
+                    code=code))
+        return types[0]
+
+    def may_publish(self):
+        "Tell whether the current user may publish documents of this type"
+        if not self.publishing_groups or Transaction().user == 0:
+            return True
+        User = Pool().get('res.user')
+        user_groups = set(User.get_groups())
+        return any(g.id in user_groups for g in self.publishing_groups)
+
+
+class DocumentTypeGroup(ModelSQL):
+    "Shared Document Type - Group"
+    __name__ = 'gnuhealth.shared_record.document.type-res.group'
+
+    type = fields.Many2One(
+        'gnuhealth.shared_record.document.type', "Type",
+        required=True, ondelete='CASCADE')
+    group = fields.Many2One(
+        'res.group', "Group", required=True, ondelete='CASCADE')
+
+
+class Document(Workflow, ModelSQL, ModelView):
+    "Shared Document"
+    __name__ = 'gnuhealth.shared_record.document'
+    _rec_name = 'title'
+
+    patient = fields.Many2One(
+        'gnuhealth.patient', "Patient", required=True, ondelete='RESTRICT',
+        states={'readonly': DRAFT | Bool(Eval('origin'))})
+    document_type = fields.Many2One(
+        'gnuhealth.shared_record.document.type', "Type", required=True,
+        ondelete='RESTRICT',
+        states={'readonly': DRAFT | Bool(Eval('origin'))})
+    title = fields.Char("Title", required=True, states={'readonly': DRAFT})
+    effective_date = fields.DateTime(
+        "Date", required=True, states={'readonly': DRAFT},
+        help="When the care the document tells of took place.")
+    author = fields.Many2One(
+        'gnuhealth.healthprofessional', "Author", readonly=True,
+        ondelete='RESTRICT',
+        help="The health professional who published the document.")
+    institution = fields.Many2One(
+        'gnuhealth.institution', "Institution", ondelete='RESTRICT',
+        states={
+            'readonly': DRAFT,
+            'required': Eval('state') != 'draft',
+            },
+        help="The institution that keeps the document (its custodian).")
+    state = fields.Selection(STATES, "State", readonly=True, required=True)
+    state_string = state.translated('state')
+    confidentiality = fields.Selection(
+        CONFIDENTIALITY, "Confidentiality", required=True,
+        states={'readonly': DRAFT},
+        help="Very restricted documents are seen only by their author and "
+        "the patient's treating physician.")
+    unique_id = fields.Char(
+        "Unique Identifier", readonly=True,
+        help="Identifies this version of the document everywhere.")
+    set_id = fields.Char(
+        "Set Identifier", readonly=True,
+        help="The identifier shared by all the versions of the document.")
+    version = fields.Integer("Version", readonly=True)
+    content = fields.Binary(
+        "Content", readonly=True, filename='content_filename',
+        help="The HL7 CDA R2 XML document.")
+    content_filename = fields.Function(
+        fields.Char("Content File Name"), 'get_content_filename')
+    sha256 = fields.Char("SHA-256", readonly=True)
+    size = fields.Integer("Size", readonly=True)
+    origin = fields.Reference(
+        "Origin", selection='get_origins', readonly=True,
+        help="The GNU Health record the document was made from.")
+    replaces = fields.Many2One(
+        'gnuhealth.shared_record.document', "Replaces", readonly=True,
+        ondelete='RESTRICT',
+        domain=[
+            ('patient', '=', Eval('patient', -1)),
+            ('document_type', '=', Eval('document_type', -1)),
+            ])
+    replaced_by = fields.Function(fields.Many2One(
+            'gnuhealth.shared_record.document', "Replaced By"),
+        'get_replaced_by')
+    published_date = fields.DateTime("Published", readonly=True)
+    file = fields.Binary(
+        "File", filename='file_name',
+        states={
+            'readonly': DRAFT,
+            'invisible': Bool(Eval('origin')) | DRAFT,
+            },
+        help="A file from outside, such as a scanned paper report, "
+        "wrapped in the document when it is published.")
+    file_name = fields.Char(
+        "File Name",
+        states={
+            'readonly': DRAFT,
+            'invisible': Bool(Eval('origin')) | DRAFT,
+            })
+    file_type = fields.Selection(
+        FILE_TYPES, "File Type",
+        states={
+            'readonly': DRAFT,
+            'invisible': Bool(Eval('origin')),
+            'required': Bool(Eval('file')),
+            })
+    attachment = fields.Function(fields.Binary(
+            "Attached File", filename='file_name',
+            states={
+                'invisible': ~Eval('file_type') | ~DRAFT,
+                }),
+        'get_attachment')
+    withdrawal_reason = fields.Text(
+        "Withdrawal Reason",
+        states={
+            'readonly': Eval('state') != 'published',
+            'invisible': Eval('state') == 'draft',
+            })
+    withdrawn_by = fields.Many2One(
+        'res.user', "Withdrawn By", readonly=True,
+        states={'invisible': Eval('state') != 'withdrawn'})
+    withdrawal_date = fields.DateTime(
+        "Withdrawn", readonly=True,
+        states={'invisible': Eval('state') != 'withdrawn'})
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        table = cls.__table__()
+        cls._sql_constraints += [
+            ('unique_id_unique', Unique(table, table.unique_id),
+                'health_shared_record.msg_document_unique_id_unique'),
+            ]
+        cls._order = [
+            ('effective_date', 'DESC NULLS FIRST'),
+            ('id', 'DESC'),
+            ]
+        cls._transitions |= {
+            ('draft', 'published'),
+            ('published', 'superseded'),
+            ('published', 'withdrawn'),
+            }
+        cls._buttons.update({
+                'publish': {
+                    'invisible': Eval('state') != 'draft',
+                    'depends': ['state'],
+                    },
+                'withdraw': {
+                    'invisible': Eval('state') != 'published',
+                    'readonly': ~Eval('withdrawal_reason'),
+                    'depends': ['state', 'withdrawal_reason'],
+                    },
+                })
+
+    @classmethod
+    def __post_setup__(cls):
+        super().__post_setup__()
+        cls._frozen_exempt = cls.frozen_exempt_fields()
+
+    @classmethod
+    def frozen_exempt_fields(cls):
+        """The fields that may still change once a document is published:
+        its life cycle, never its content or clinical metadata"""
+        return {
+            'state', 'withdrawal_reason', 'withdrawn_by', 'withdrawal_date'}
+
+    @staticmethod
+    def default_state():
+        return 'draft'
+
+    @staticmethod
+    def default_confidentiality():
+        return 'N'
+
+    @staticmethod
+    def default_effective_date():
+        return dt.datetime.now()
+
+    @staticmethod
+    def default_institution():
+        return get_institution()
+
+    @classmethod
+    def get_origins(cls):
+        Model = Pool().get('ir.model')
+        models = cls._origin_models()
+        return [(None, '')] + [
+            (m, Model.get_name(m)) for m in models]
+
+    @classmethod
+    def _origin_models(cls):
+        return [
+            'gnuhealth.patient',
+            'gnuhealth.patient.evaluation',
+            'gnuhealth.prescription.order',
+            'gnuhealth.vaccination',
+            ]
+
+    def get_content_filename(self, name):
+        return (self.title or 'document') + '.xml'
+
+    @classmethod
+    def get_replaced_by(cls, documents, name):
+        replaced_by = dict.fromkeys(map(int, documents))
+        for sub_ids in Transaction().split_ids(map(int, documents)):
+            for newer in cls.search([
+                        ('replaces', 'in', sub_ids),
+                        ], order=[]):
+                replaced_by[newer.replaces.id] = newer.id
+        return replaced_by
+
+    @classmethod
+    def get_attachment(cls, documents, name):
+        attachments = {}
+        for document in documents:
+            if document.state == 'draft' or not document.file_type:
+                attachments[document.id] = None
+            else:
+                attachments[document.id] = document.attached_data()
+        return attachments
+
+    def attached_data(self):
+        "Return the file wrapped in the nonXMLBody of the content"
+        root = cda.parse(self.content).getroot()
+        body = root.find(
+            '{%(ns)s}component/{%(ns)s}nonXMLBody/{%(ns)s}text'
+            % {'ns': cda.NS})
+        if body is None:
+            return None
+        return base64.b64decode(body.text or '')
+
+    @fields.depends('file_name', 'file_type')
+    def on_change_file_name(self):
+        if self.file_name and '.' in self.file_name:
+            extension = self.file_name.rsplit('.', 1)[1].lower()
+            self.file_type = FILE_EXTENSIONS.get(extension, self.file_type)
+
+    @classmethod
+    def validate(cls, documents):
+        super().validate(documents)
+        for document in documents:
+            document.check_file()
+
+    def check_file(self):
+        "Refuse a file that is too large or is not what it claims to be"
+        if not self.file:
+            return
+        Configuration = Pool().get('gnuhealth.shared_record.configuration')
+        limit = Configuration(1).max_file_size
+        if len(self.file) > limit * 1024 * 1024:
+            raise FileError(gettext(
+                    'health_shared_record.msg_file_too_large',
+                    name=self.file_name or '', limit=limit))
+        signatures = FILE_SIGNATURES.get(self.file_type, ())
+        if not any(self.file.startswith(s) for s in signatures):
+            raise FileError(gettext(
+                    'health_shared_record.msg_file_type_mismatch',
+                    name=self.file_name or '',
+                    type=self.file_type or ''))
+
+    @classmethod
+    def write(cls, *args):
+        actions = iter(args)
+        for documents, values in zip(actions, actions):
+            frozen = set(values) - cls._frozen_exempt
+            if frozen:
+                for document in documents:
+                    if document.state != 'draft':
+                        raise DocumentFrozenError(gettext(
+                                'health_shared_record.msg_document_frozen',
+                                document=document.rec_name,
+                                fields=', '.join(sorted(
+                                        cls.__names__(f)['field']
+                                        for f in frozen))))
+        super().write(*args)
+
+    @classmethod
+    def delete(cls, documents):
+        for document in documents:
+            if document.state != 'draft':
+                raise DocumentFrozenError(gettext(
+                        'health_shared_record.msg_document_delete_published',
+                        document=document.rec_name))
+        super().delete(documents)
+
+    @classmethod
+    def copy(cls, documents, default=None):
+        default = default.copy() if default is not None else {}
+        for name in [
+                'unique_id', 'set_id', 'version', 'content', 'sha256',
+                'size', 'replaces', 'published_date', 'author',
+                'withdrawal_reason', 'withdrawn_by', 'withdrawal_date']:
+            default.setdefault(name, None)
+        default.setdefault('state', 'draft')
+        return super().copy(documents, default=default)
+
+    @classmethod
+    @ModelView.button
+    @Workflow.transition('published')
+    def publish(cls, documents):
+        """Sign, number and freeze the documents, and supersede the versions
+        they replace"""
+        if not documents:
+            return
+        pool = Pool()
+        Configuration = pool.get('gnuhealth.shared_record.configuration')
+        configuration = Configuration(1)
+        author = current_professional()
+        cls.check_publishable(documents)
+        replaced = [d.replaces for d in documents if d.replaces]
+        if replaced:
+            cls.lock(replaced)
+            cls.check_replaceable(documents)
+        now = dt.datetime.now()
+        for document in documents:
+            document.author = author
+            document.published_date = now
+            document.unique_id = configuration.new_unique_id()
+            if document.replaces:
+                document.set_id = document.replaces.set_id
+                document.version = document.replaces.version + 1
+            else:
+                document.set_id = document.unique_id
+                document.version = 1
+            document.set_content(document.build_content(configuration))
+            document.file = None
+        cls.save(documents)
+        if replaced:
+            cls.supersede(replaced)
+
+    @classmethod
+    def check_publishable(cls, documents):
+        for document in documents:
+            if not document.document_type.may_publish():
+                raise PublishError(gettext(
+                        'health_shared_record.msg_publish_type_forbidden',
+                        type=document.document_type.rec_name))
+            if not document.institution:
+                raise PublishError(gettext(
+                        'health_shared_record.msg_no_institution',
+                        document=document.rec_name))
+            if not document.origin and not document.file:
+                raise PublishError(gettext(
+                        'health_shared_record.msg_nothing_to_publish',
+                        document=document.rec_name))
+        Patient = Pool().get('gnuhealth.patient')
+        Patient.check_shared_record_identity(
+            list({d.patient for d in documents}))
+
+    @classmethod
+    def check_replaceable(cls, documents):
+        """Refuse a second new version of the same document: two clinicians
+        replacing it at once make one version and one clear error"""
+        replaced = cls.browse([d.replaces.id for d in documents if d.replaces])
+        seen = set()
+        for document in replaced:
+            if document.state != 'published' or document in seen:
+                raise PublishError(gettext(
+                        'health_shared_record.msg_document_already_replaced',
+                        document=document.rec_name))
+            seen.add(document)
+
+    def set_content(self, content):
+        self.content = content
+        self.sha256 = hashlib.sha256(content).hexdigest()
+        self.size = len(content)
+
+    def build_content(self, configuration):
+        "Return the CDA XML of the document, validated when a schema is set"
+        # The narratives are written in the document language, whoever
+        # publishes: the origin is read again in that language.
+        with Transaction().set_context(
+                language=configuration.document_language):
+            header = self.cda_header(configuration)
+            if self.origin:
+                origin = self.origin.__class__(self.origin.id)
+                content = cda.build(
+                    header, origin.get_shared_record_sections())
+            else:
+                content = cda.build(header, attachment=cda.Attachment(
+                        self.file, self.file_type))
+        schema = cda_schema_path()
+        if schema:
+            errors = cda.schema_errors(content, schema)
+            if errors:
+                raise PublishError(gettext(
+                        'health_shared_record.msg_cda_invalid',
+                        document=self.rec_name,
+                        errors='\n'.join(errors[:10])))
+        return content
+
+    def cda_header(self, configuration):
+        return cda.Header(
+            unique_id=self.unique_id,
+            set_id=self.set_id,
+            version=self.version,
+            type_code=cda.Code(
+                self.document_type.code, cda.LOINC, self.document_type.name),
+            title=self.title,
+            effective_time=self.effective_date,
+            confidentiality=self.confidentiality,
+            language=configuration.language_code,
+            realm=configuration.realm,
+            patient=self.patient.shared_record_person(configuration),
+            author=self.author.shared_record_person(configuration),
+            author_time=self.published_date,
+            custodian=cda.Organization(
+                cda.Identifier(
+                    configuration.institution_system,
+                    self.institution.code),
+                self.institution.rec_name),
+            replaces=self.replaces.unique_id if self.replaces else None)
+
+    @classmethod
+    @Workflow.transition('superseded')
+    def supersede(cls, documents):
+        pass
+
+    @classmethod
+    @ModelView.button
+    @Workflow.transition('withdrawn')
+    def withdraw(cls, documents):
+        "Withdraw published documents; each must say why"
+        for document in documents:
+            if not (document.withdrawal_reason or '').strip():
+                raise WithdrawError(gettext(
+                        'health_shared_record.msg_withdrawal_reason_required',
+                        document=document.rec_name))
+        cls.write(documents, {
+                'withdrawn_by': Transaction().user,
+                'withdrawal_date': dt.datetime.now(),
+                })
+
+    @classmethod
+    def publish_records(cls, records):
+        """Publish a document made from each GNU Health record, as a new
+        version of the one already published from it, if any"""
+        if not records:
+            return []
+        records[0].__class__.check_shared_record(records)
+        origins = [str(r) for r in records]
+        current = {}
+        for sub_origins in Transaction().split_ids(origins):
+            for document in cls.search([
+                        ('origin', 'in', sub_origins),
+                        ('state', '=', 'published'),
+                        ], order=[]):
+                current[str(document.origin)] = document
+        to_publish = []
+        for record in records:
+            previous = current.get(str(record))
+            document = cls(**record.get_shared_record_values())
+            document.origin = record
+            if not document.institution:
+                document.institution = cls.default_institution()
+            document.replaces = previous
+            if previous:
+                document.confidentiality = previous.confidentiality
+            to_publish.append(document)
+        cls.save(to_publish)
+        cls.publish(to_publish)
+        return to_publish
+
+    def render_html(self):
+        "Return a readable HTML rendering of the published content"
+        return cda.render_html(self.content, {
+                'patient': gettext('health_shared_record.msg_label_patient'),
+                'birth_date': gettext(
+                    'health_shared_record.msg_label_birth_date'),
+                'author': gettext('health_shared_record.msg_label_author'),
+                'custodian': gettext(
+                    'health_shared_record.msg_label_custodian'),
+                'date': gettext('health_shared_record.msg_label_date'),
+                'type': gettext('health_shared_record.msg_label_type'),
+                'confidentiality': gettext(
+                    'health_shared_record.msg_label_confidentiality'),
+                'version': gettext('health_shared_record.msg_label_version'),
+                'identifier': gettext(
+                    'health_shared_record.msg_label_identifier'),
+                })
+
+
+class DocumentReport(Report):
+    "Readable rendering of a shared document"
+    __name__ = 'gnuhealth.shared_record.document.rendering'
+
+    @classmethod
+    def _execute(cls, records, header, data, action):
+        Document = Pool().get('gnuhealth.shared_record.document')
+        documents = [
+            d for d in Document.browse([r.id for r in records]) if d.content]
+        if not documents:
+            raise PublishError(gettext(
+                    'health_shared_record.msg_nothing_to_render'))
+        return 'html', cls.render_documents(documents)
+
+    @classmethod
+    def render_documents(cls, documents):
+        if len(documents) == 1:
+            return documents[0].render_html()
+        # One page a document, so that printing several keeps them apart
+        bodies = []
+        for document in documents:
+            page = etree.fromstring(
+                document.render_html(), parser=etree.HTMLParser())
+            body = page.find('body')
+            body.tag = 'section'
+            body.set('style', 'page-break-after:always')
+            bodies.append(etree.tostring(body, encoding='unicode'))
+        head = etree.fromstring(
+            documents[0].render_html(), parser=etree.HTMLParser()).find('head')
+        return (
+            '<!DOCTYPE html><html>' + etree.tostring(head, encoding='unicode')
+            + '<body>' + ''.join(bodies) + '</body></html>').encode('utf-8')
+
+
+class AddFileStart(ModelView):
+    "Add External File"
+    __name__ = 'gnuhealth.shared_record.add_file.start'
+
+    patient = fields.Many2One('gnuhealth.patient', "Patient", required=True)
+    document_type = fields.Many2One(
+        'gnuhealth.shared_record.document.type', "Type", required=True)
+    title = fields.Char("Title", required=True)
+    effective_date = fields.DateTime("Date", required=True)
+    confidentiality = fields.Selection(
+        CONFIDENTIALITY, "Confidentiality", required=True)
+    file = fields.Binary("File", required=True, filename='file_name')
+    file_name = fields.Char("File Name")
+    file_type = fields.Selection(
+        FILE_TYPES, "File Type", required=True,
+        help="What the file is; it is checked against the file's content.")
+
+    @fields.depends('file_name', 'file_type')
+    def on_change_file_name(self):
+        Document = Pool().get('gnuhealth.shared_record.document')
+        Document.on_change_file_name(self)
+
+
+class AddFile(Wizard):
+    "Add External File"
+    __name__ = 'gnuhealth.shared_record.add_file'
+
+    start = StateView(
+        'gnuhealth.shared_record.add_file.start',
+        'health_shared_record.add_file_start_view_form', [
+            Button("Cancel", 'end', 'tryton-cancel'),
+            Button("Publish", 'publish', 'tryton-ok', default=True),
+            ])
+    publish = StateTransition()
+
+    def default_start(self, fields):
+        Document = Pool().get('gnuhealth.shared_record.document')
+        defaults = {
+            'confidentiality': Document.default_confidentiality(),
+            'effective_date': Document.default_effective_date(),
+            }
+        if self.model and self.model.__name__ == 'gnuhealth.patient':
+            defaults['patient'] = self.record.id
+        return defaults
+
+    def transition_publish(self):
+        Document = Pool().get('gnuhealth.shared_record.document')
+        document = Document(
+            patient=self.start.patient,
+            document_type=self.start.document_type,
+            title=self.start.title,
+            effective_date=self.start.effective_date,
+            confidentiality=self.start.confidentiality,
+            file=self.start.file,
+            file_name=self.start.file_name,
+            file_type=self.start.file_type)
+        document.save()
+        Document.publish([document])
+        return 'end'

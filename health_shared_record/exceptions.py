@@ -1,0 +1,32 @@
+# This file is part of health_shared_record.  Licensed under the GNU General
+# Public License v3 or later; see the COPYING file at the top of the project.
+from trytond.exceptions import UserError
+from trytond.model.exceptions import AccessError, ValidationError
+
+
+class ConfigurationError(ValidationError):
+    pass
+
+
+class DocumentTypeError(ValidationError):
+    pass
+
+
+class PublishError(UserError):
+    pass
+
+
+class FileError(ValidationError):
+    pass
+
+
+class DocumentFrozenError(AccessError):
+    pass
+
+
+class WithdrawError(UserError):
+    pass
+
+
+class MedicamentError(ValidationError):
+    pass

@@ -1,0 +1,65 @@
+#!/usr/bin/env python3
+# This file is part of health_shared_record.  Licensed under the GNU General
+# Public License v3 or later; see the COPYING file at the top of the project.
+import configparser
+import os
+
+from setuptools import setup
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def read(*path):
+    with open(os.path.join(HERE, *path), encoding='utf-8') as fp:
+        return fp.read()
+
+
+config = configparser.ConfigParser()
+config.read_string(read('health_shared_record', 'tryton.cfg'))
+info = dict(config.items('tryton'))
+
+setup(
+    name='health_shared_record',
+    version=info['version'],
+    description='GNU Health shared medical record: structured HL7 CDA '
+    'documents controlled by the patient, and prevention reminders',
+    long_description=read('README.md'),
+    long_description_content_type='text/markdown',
+    license='GPL-3.0-or-later',
+    python_requires='>=3.11',
+    packages=['health_shared_record'],
+    package_data={
+        'health_shared_record': [
+            'tryton.cfg', '*.xml', 'view/*.xml', 'data/*.xml',
+            'locale/*.po', 'icons/*.svg'],
+        },
+    # trytond finds the module through this entry point, so the package can
+    # live at the top of the repository like any Python project.
+    entry_points={
+        'trytond.modules': [
+            'health_shared_record = health_shared_record'],
+        },
+    install_requires=[
+        'gnuhealth >= 5.0, < 5.1',
+        'trytond >= 7.0, < 7.1',
+        'lxml',
+        'python-sql',
+        ],
+    extras_require={
+        'postgresql': ['psycopg2 >= 2.7'],
+        'test': [
+            'proteus >= 7.0, < 7.1',
+            'pytest',
+            'hypothesis',
+            'psycopg2 >= 2.7',
+            ],
+        },
+    zip_safe=False,
+    classifiers=[
+        'Framework :: Tryton',
+        'License :: OSI Approved :: '
+        'GNU General Public License v3 or later (GPLv3+)',
+        'Programming Language :: Python :: 3.11',
+        'Topic :: Scientific/Engineering :: Medical Science Apps.',
+        ],
+    )
