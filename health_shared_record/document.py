@@ -16,6 +16,7 @@ from trytond.pool import Pool
 from trytond.modules.health.core import get_institution
 from trytond.pyson import Bool, Eval
 from trytond.report import Report
+from trytond.tools import grouped_slice
 from trytond.transaction import Transaction
 from trytond.wizard import Button, StateTransition, StateView, Wizard
 
@@ -344,7 +345,7 @@ class Document(Workflow, ModelSQL, ModelView):
     @classmethod
     def get_replaced_by(cls, documents, name):
         replaced_by = dict.fromkeys(map(int, documents))
-        for sub_ids in Transaction().split_ids(map(int, documents)):
+        for sub_ids in grouped_slice(map(int, documents)):
             for newer in cls.search([
                         ('replaces', 'in', sub_ids),
                         ], order=[]):
@@ -582,7 +583,7 @@ class Document(Workflow, ModelSQL, ModelView):
         records[0].__class__.check_shared_record(records)
         origins = [str(r) for r in records]
         current = {}
-        for sub_origins in Transaction().split_ids(origins):
+        for sub_origins in grouped_slice(origins):
             for document in cls.search([
                         ('origin', 'in', sub_origins),
                         ('state', '=', 'published'),

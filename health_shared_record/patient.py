@@ -5,6 +5,7 @@ import datetime as dt
 from trytond.i18n import gettext
 from trytond.model import ModelView, fields
 from trytond.pool import Pool, PoolMeta
+from trytond.tools import grouped_slice
 from trytond.transaction import Transaction
 
 from . import cda
@@ -50,7 +51,7 @@ class Patient(SharedRecordOrigin, metaclass=PoolMeta):
     def get_shared_record_summary(cls, patients, name):
         Document = Pool().get('gnuhealth.shared_record.document')
         summaries = dict.fromkeys(map(int, patients))
-        for sub_ids in Transaction().split_ids(list(map(int, patients))):
+        for sub_ids in grouped_slice(list(map(int, patients))):
             for document in Document.search([
                         ('patient', 'in', sub_ids),
                         ('document_type.code', '=', SUMMARY_TYPE_CODE),

@@ -1,0 +1,17 @@
+# This file is part of health_shared_record.  Licensed under the GNU General
+# Public License v3 or later; see the COPYING file at the top of the project.
+"""Test configuration, read before trytond is imported.
+
+The database backend comes from TRYTON_DATABASE_URI (SQLite in memory when
+unset); the activated database is cached per run in DB_CACHE so that each
+scenario starts from a copy instead of activating GNU Health again.
+"""
+import os
+import tempfile
+
+from helpers import CDA_SCHEMA
+
+os.environ.setdefault('DB_CACHE', tempfile.mkdtemp(prefix='hsr-db-cache-'))
+if CDA_SCHEMA.exists():
+    os.environ.setdefault(
+        'TRYTOND_HEALTH_SHARED_RECORD__CDA_SCHEMA', str(CDA_SCHEMA))

@@ -1,0 +1,135 @@
+# This file is part of health_shared_record.  Licensed under the GNU General
+# Public License v3 or later; see the COPYING file at the top of the project.
+"""Helpers shared by the tests and the proteus scenarios"""
+import datetime as dt
+import pathlib
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+CDA_FOLDER = ROOT.parent / 'shared' / 'reference' / 'cda-r2'
+CDA_SCHEMA = CDA_FOLDER / 'infrastructure' / 'cda' / 'CDA.xsd'
+NO_SCHEMA = (
+    f'the HL7 CDA R2 schema is not at {CDA_FOLDER} (HL7 publishes it; '
+    'the project must not ship a copy), so CDA documents cannot be '
+    'validated here')
+PASSWORD = 'Shared-Record-2026'
+
+
+def require_cda_schema():
+    if not CDA_SCHEMA.exists():
+        pytest.skip(NO_SCHEMA)
+    return str(CDA_SCHEMA)
+
+
+def cda_errors(content):
+    """Return the schema violations of a CDA document, or None when the
+    schema is not available"""
+    from health_shared_record import cda
+    if not CDA_SCHEMA.exists():
+        return None
+    return cda.schema_errors(content, str(CDA_SCHEMA))
+
+
+def setup_clinic(config=None):
+    """Create the company of a clinic and its health institution; return the
+    institution"""
+    from proteus import Model
+    from trytond.modules.company.tests.tools import create_company
+
+    Party = Model.get('party.party', config=config)
+    Institution = Model.get('gnuhealth.institution', config=config)
+    party = Party(name='Clinique du Parc', is_institution=True)
+    party.save()
+    create_company(party, config=config)
+    institution = Institution(
+        party=party, code='CLINIC-1', institution_type='clinic',
+        public_level='private')
+    institution.save()
+    return institution
+
+
+def group(xml_id, config=None):
+    from proteus import Model
+    ModelData = Model.get('ir.model.data', config=config)
+    Group = Model.get('res.group', config=config)
+    module, name = xml_id.split('.')
+    data, = ModelData.find([('module', '=', module), ('fs_id', '=', name)])
+    return Group(data.db_id)
+
+
+def create_user(login, groups, config=None):
+    from proteus import Model
+    from trytond.modules.company.tests.tools import get_company
+    User = Model.get('res.user', config=config)
+    company = get_company(config=config)
+    user = User(name=login.title(), login=login, password=PASSWORD)
+    for xml_id in groups:
+        user.groups.append(group(xml_id, config=config))
+    user.companies.append(company)
+    user.company = company
+    user.save()
+    return user
+
+
+def create_professional(
+        name, lastname, login, groups, institution, code=None,
+        config=None):
+    """Create a user in groups and the health professional it logs in as"""
+    from proteus import Model
+    Party = Model.get('party.party', config=config)
+    Professional = Model.get('gnuhealth.healthprofessional', config=config)
+    user = create_user(login, groups, config=config) if login else None
+    party = Party(
+        name=name, lastname=lastname, is_person=True, is_healthprof=True,
+        gender='f', internal_user=user)
+    party.save()
+    professional = Professional(
+        party=party, institution=institution, code=code)
+    professional.save()
+    return user, professional
+
+
+def create_patient(
+        name, lastname, gender='f', dob=dt.date(1970, 5, 17), config=None,
+        **values):
+    from proteus import Model
+    Party = Model.get('party.party', config=config)
+    Patient = Model.get('gnuhealth.patient', config=config)
+    party = Party(
+        name=name, lastname=lastname, is_person=True, is_patient=True,
+        gender=gender, dob=dob)
+    party.save()
+    # GNU Health makes the patient of a party marked as a patient
+    patient, = Patient.find([('party', '=', party.id)])
+    for name, value in values.items():
+        setattr(patient, name, value)
+    patient.save()
+    return patient
+
+
+def create_pathology(code, name, config=None):
+    from proteus import Model
+    Pathology = Model.get('gnuhealth.pathology', config=config)
+    pathology = Pathology(code=code, name=name)
+    pathology.save()
+    return pathology
+
+
+def create_medicament(
+        name, atc_code=None, vaccine=False, config=None):
+    from proteus import Model
+    Template = Model.get('product.template', config=config)
+    Uom = Model.get('product.uom', config=config)
+    Medicament = Model.get('gnuhealth.medicament', config=config)
+    unit, = Uom.find([('name', '=', 'Unit')])
+    template = Template(name=name, type='goods', default_uom=unit)
+    template.save()
+    product, = template.products
+    product.is_medicament = True
+    product.is_vaccine = vaccine
+    product.save()
+    medicament = Medicament(
+        product=product, atc_code=atc_code, is_vaccine=vaccine)
+    medicament.save()
+    return medicament
