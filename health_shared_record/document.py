@@ -592,10 +592,11 @@ class Document(Workflow, ModelSQL, ModelView):
         to_publish = []
         for record in records:
             previous = current.get(str(record))
-            document = cls(**record.get_shared_record_values())
+            values = record.get_shared_record_values()
+            if not values.get('institution'):
+                values['institution'] = cls.default_institution()
+            document = cls(**values)
             document.origin = record
-            if not document.institution:
-                document.institution = cls.default_institution()
             document.replaces = previous
             if previous:
                 document.confidentiality = previous.confidentiality
