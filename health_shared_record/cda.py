@@ -19,6 +19,7 @@ NS = 'urn:hl7-org:v3'
 XSI = 'http://www.w3.org/2001/XMLSchema-instance'
 NSMAP = {None: NS, 'xsi': XSI}
 XSI_TYPE = '{%s}type' % XSI
+_Q = '{%s}' % NS
 
 LOINC = '2.16.840.1.113883.6.1'
 ICD10 = '2.16.840.1.113883.6.3'
@@ -201,7 +202,7 @@ DOSE_NUMBER = Code('30973-2', LOINC, 'Dose number in series')
 
 
 def _sub(parent, tag, attrib=None):
-    return etree.SubElement(parent, tag, attrib or {})
+    return etree.SubElement(parent, _Q + tag, attrib or {})
 
 
 def _code(parent, tag, code, xsi_type=None):
@@ -353,7 +354,7 @@ def _section(body, section):
 
 def build_tree(header, sections=None, attachment=None):
     "Return the ClinicalDocument element of the header and the body"
-    root = etree.Element('ClinicalDocument', nsmap=NSMAP)
+    root = etree.Element(_Q + 'ClinicalDocument', nsmap=NSMAP)
     _sub(root, 'realmCode', {'code': header.realm})
     _sub(root, 'typeId', {
             'root': CDA_TYPE_ID[0], 'extension': CDA_TYPE_ID[1]})

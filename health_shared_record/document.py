@@ -21,7 +21,7 @@ from trytond.transaction import Transaction
 from trytond.wizard import Button, StateTransition, StateView, Wizard
 
 from . import cda
-from .common import current_professional
+from .common import current_professional, selection_label
 from .exceptions import (
     DocumentFrozenError, DocumentTypeError, FileError, PublishError,
     WithdrawError)
@@ -399,7 +399,7 @@ class Document(Workflow, ModelSQL, ModelView):
             raise FileError(gettext(
                     'health_shared_record.msg_file_type_mismatch',
                     name=self.file_name or '',
-                    type=self.file_type or ''))
+                    type=selection_label(self, 'file_type')))
 
     @classmethod
     def write(cls, *args):

@@ -2,7 +2,7 @@
 # Public License v3 or later; see the COPYING file at the top of the project.
 """Test configuration, read before trytond is imported.
 
-The database backend comes from TRYTON_DATABASE_URI (SQLite in memory when
+The database backend comes from TRYTOND_DATABASE_URI (SQLite in memory when
 unset); the activated database is cached per run in DB_CACHE so that each
 scenario starts from a copy instead of activating GNU Health again.
 """

@@ -1,0 +1,167 @@
+# This file is part of health_shared_record.  Licensed under the GNU General
+# Public License v3 or later; see the COPYING file at the top of the project.
+"""The CDA builder and reader on their own, without a database"""
+import datetime as dt
+
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+from lxml import etree
+
+from health_shared_record import cda
+from health_shared_record.document import loinc_check_digit
+
+from helpers import require_cda_schema
+
+LABELS = dict.fromkeys([
+        'patient', 'birth_date', 'author', 'custodian', 'date', 'type',
+        'confidentiality', 'version', 'identifier'], 'label')
+NASTY = [
+    '<script>alert("x")</script> & </ClinicalDocument>',
+    'null\x00 bell\x07 escape\x1b vertical\x0b form\x0c',
+    '\u202eright-to-left override \u05e9\u05dc\u05d5\u05dd \u0645\u0631\u062d\u0628\u0627',
+    'surrogate-free astral \U0001f489\U0001f9ec and \ufffe\uffff',
+    ']]> <![CDATA[ x ]]>',
+    'x' * 10240,
+    ]
+
+
+def header(name='Ana', title='Consult note', replaces=None):
+    return cda.Header(
+        unique_id='urn:uuid:0b0a3f6e-7d7c-4c41-9a51-6c5f1d2f9a10',
+        set_id='urn:uuid:0b0a3f6e-7d7c-4c41-9a51-6c5f1d2f9a10',
+        version=1,
+        type_code=cda.Code('11488-4', cda.LOINC, 'Consult note'),
+        title=title,
+        effective_time=dt.datetime(2026, 11, 2, 9, 30),
+        confidentiality='N',
+        language='fr-FR',
+        realm='FR',
+        patient=cda.Person(
+            [cda.Identifier('1.2.250.1.999.2', 'PUID-1'),
+                cda.Identifier('1.2.250.1.213.1.4.8', '280017512345678')],
+            given=name, family=name, sex='f',
+            birth_date=dt.date(1980, 2, 29)),
+        author=cda.Person(
+            [cda.Identifier('1.2.250.1.71.4.2.1', '10101010101')],
+            given='Claire', family='Martin'),
+        author_time=dt.datetime(2026, 11, 2, 10, 0,
+            tzinfo=dt.timezone(dt.timedelta(hours=1))),
+        custodian=cda.Organization(
+            cda.Identifier('1.2.250.1.999.4', 'CLINIC-1'), name),
+        replaces=replaces)
+
+
+def every_section(note):
+    return [
+        cda.Section(cda.section_code('29299-5'), note,
+            [cda.Paragraph(note + '\nsecond line')]),
+        cda.Section(cda.section_code('8716-3'), 'Vital signs',
+            [cda.Table(['sign', note], [[note, 120]])],
+            [cda.Observation(
+                    cda.Code('8480-6', cda.LOINC, 'Systolic'),
+                    cda.Quantity(120, 'mm[Hg]'), dt.datetime(2026, 1, 1)),
+                cda.Observation(
+                    cda.Code('8310-5', cda.LOINC, 'Temperature'),
+                    cda.Quantity(36.8, 'Cel'))]),
+        cda.Section(cda.section_code('11450-4'), 'Problems', [],
+            [cda.Observation(
+                    cda.Code('55607006', cda.SNOMED, 'Problem'),
+                    cda.Code('E11', cda.ICD10, note), dt.date(2020, 1, 1),
+                    'active')]),
+        cda.Section(cda.section_code('11369-6'), 'Immunizations', [],
+            [cda.Administration(
+                    note, cda.Code('J07CA02', cda.ATC, note),
+                    start=dt.datetime(2026, 10, 3),
+                    route=cda.Code('IM', cda.ROUTE_OF_ADMINISTRATION),
+                    lot=note, dose_number=2)]),
+        cda.Section(cda.section_code('10160-0'), 'Medications', [],
+            [cda.Administration(
+                    note, mood='INT', status='active',
+                    start=dt.date(2026, 1, 1), end=dt.date(2026, 4, 1),
+                    period=cda.Quantity(12, 'h'),
+                    dose=cda.Quantity(850, 'mg'))]),
+        ]
+
+
+def test_every_kind_of_entry_is_schema_valid():
+    schema = require_cda_schema()
+    content = cda.build(
+        header(replaces='1.2.250.1.999.7.1.1'), every_section('note'))
+    assert cda.schema_errors(content, schema) == []
+
+
+def test_non_xml_body_is_schema_valid():
+    schema = require_cda_schema()
+    content = cda.build(
+        header(), attachment=cda.Attachment(b'%PDF-1.4', 'application/pdf'))
+    assert cda.schema_errors(content, schema) == []
+
+
+def test_schema_rejects_a_broken_document():
+    schema = require_cda_schema()
+    root = cda.build_tree(header(), every_section('note'))
+    root.remove(root.find('{urn:hl7-org:v3}custodian'))
+    assert cda.schema_errors(cda.serialize(root), schema)
+
+
+@settings(max_examples=40, deadline=None)
+@given(text=st.text())
+@example(text=NASTY[0])
+@example(text=NASTY[1])
+@example(text=NASTY[2])
+@example(text=NASTY[3])
+@example(text=NASTY[4])
+@example(text=NASTY[5])
+def test_any_text_gives_valid_xml(text):
+    """Whatever people type in names, notes and titles, the document stays
+    well-formed and schema-valid, and the text survives where XML allows"""
+    content = cda.build(
+        header(name=text, title=text), every_section(text))
+    root = cda.parse(content).getroot()
+    expected = cda.text(text)
+    assert root.findtext('{urn:hl7-org:v3}title') == expected
+    schema = require_cda_schema()
+    assert cda.schema_errors(content, schema) == []
+    page = cda.render_html(content, LABELS)
+    etree.fromstring(page, parser=etree.HTMLParser())
+    assert b'<script>' not in page
+
+
+def test_render_html_shows_header_and_narrative():
+    content = cda.build(header(name='Ana <b>'), every_section('fatigue & thirst'))
+    page = cda.render_html(content, LABELS).decode('utf-8')
+    assert '<h1>Consult note</h1>' in page
+    assert 'Ana &lt;b&gt;' in page
+    assert 'fatigue &amp; thirst<br/>second line' in page
+    assert '<td>120</td>' in page
+
+
+@pytest.mark.parametrize('payload', [
+        b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY x SYSTEM '
+        b'"file:///etc/passwd">]><ClinicalDocument>&x;</ClinicalDocument>',
+        b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY a "aaaaaaaaaa">'
+        b'<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">'
+        b'<!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">]>'
+        b'<ClinicalDocument>&c;</ClinicalDocument>',
+        ])
+def test_parse_refuses_document_type_declarations(payload):
+    with pytest.raises(etree.XMLSyntaxError):
+        cda.parse(payload)
+
+
+@pytest.mark.parametrize('code, valid', [
+        ('11488-4', True), ('60591-5', True), ('87273-9', True),
+        ('57833-6', True), ('11488-5', False), ('34133-9', True)])
+def test_loinc_check_digit(code, valid):
+    number, check = code.split('-')
+    assert (loinc_check_digit(number) == int(check)) is valid
+
+
+def test_timestamps():
+    assert cda.timestamp(dt.date(2026, 2, 3)) == '20260203'
+    assert cda.timestamp(dt.datetime(2026, 2, 3, 4, 5, 6)) == (
+        '20260203040506+0000')
+    assert cda.instance_identifier('urn:uuid:abcdef01-0000-4000-8000-'
+        '000000000000') == 'ABCDEF01-0000-4000-8000-000000000000'
+    assert cda.instance_identifier('1.2.3') == '1.2.3'

@@ -1,0 +1,1 @@
+// Loaded by sao's index.html; nothing to customise yet.
