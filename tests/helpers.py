@@ -1,10 +1,8 @@
 # This file is part of health_shared_record.  Licensed under the GNU General
 # Public License v3 or later; see the COPYING file at the top of the project.
-"""Helpers shared by the tests and the proteus scenarios"""
+"""Helpers shared by the tests, the proteus scenarios and the demo"""
 import datetime as dt
 import pathlib
-
-import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 CDA_FOLDER = ROOT.parent / 'shared' / 'reference' / 'cda-r2'
@@ -17,6 +15,7 @@ PASSWORD = 'Shared-Record-2026'
 
 
 def require_cda_schema():
+    import pytest
     if not CDA_SCHEMA.exists():
         pytest.skip(NO_SCHEMA)
     return str(CDA_SCHEMA)
@@ -133,3 +132,20 @@ def create_medicament(
         product=product, atc_code=atc_code, is_vaccine=vaccine)
     medicament.save()
     return medicament
+
+
+def module_catalogue(module='health_shared_record'):
+    """Return, as a polib.POFile, every translatable string of the module:
+    field labels and help, selections, views, menus, actions, buttons and
+    messages.  Call it inside a transaction on a database where the module
+    is activated."""
+    import polib
+    from trytond.pool import Pool
+    pool = Pool()
+    Translation = pool.get('ir.translation')
+    TranslationSet = pool.get('ir.translation.set', type='wizard')
+    session_id, _, _ = TranslationSet.create()
+    TranslationSet(session_id).transition_set_()
+    TranslationSet.delete(session_id)
+    return polib.pofile(
+        Translation.translation_export('en', module).decode('utf-8'))
