@@ -17,9 +17,6 @@ from lxml import etree
 
 NS = 'urn:hl7-org:v3'
 XSI = 'http://www.w3.org/2001/XMLSchema-instance'
-NSMAP = {None: NS, 'xsi': XSI}
-XSI_TYPE = '{%s}type' % XSI
-_Q = '{%s}' % NS
 
 LOINC = '2.16.840.1.113883.6.1'
 ICD10 = '2.16.840.1.113883.6.3'
@@ -70,11 +67,14 @@ def instance_identifier(unique_id):
 
 def timestamp(value):
     "Return the HL7 TS of a date or an aware or naive (UTC) datetime"
-    if isinstance(value, dt.datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=dt.timezone.utc)
-        return value.strftime('%Y%m%d%H%M%S%z')
-    return value.strftime('%Y%m%d')
+    # Cut out of isoformat: strftime costs more than the rest of an entry
+    if not isinstance(value, dt.datetime):
+        iso = value.isoformat()
+        return iso[0:4] + iso[5:7] + iso[8:10]
+    iso = value.isoformat(timespec='seconds')
+    zone = iso[19] + iso[20:22] + iso[23:25] if len(iso) > 19 else '+0000'
+    return (iso[0:4] + iso[5:7] + iso[8:10] + iso[11:13] + iso[14:16]
+        + iso[17:19] + zone)
 
 
 @dataclass
@@ -201,52 +201,106 @@ def section_code(code):
 DOSE_NUMBER = Code('30973-2', LOINC, 'Dose number in series')
 
 
-def _sub(parent, tag, attrib=None):
-    return etree.SubElement(parent, _Q + tag, attrib or {})
+# The document is written as text, not as a tree of lxml elements: making
+# one Python object per element costs twenty times what serializing the
+# tree does.  Every value goes through _t (text) or _a (attribute), which
+# drop what XML 1.0 forbids and escape what it reserves.
+
+_TEXT_SPECIAL = re.compile(
+    '[&<>\r\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]')
+_ATTRIBUTE_SPECIAL = re.compile(
+    '[&<>"\r\n\t\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]')
 
 
-def _code(parent, tag, code, xsi_type=None):
-    attrib = {}
-    if xsi_type:
-        attrib[XSI_TYPE] = xsi_type
-    attrib['code'] = text(code.code)
-    attrib['codeSystem'] = code.system
-    if code.display:
-        attrib['displayName'] = text(code.display)
-    return _sub(parent, tag, attrib)
+# Short strings repeat from one document to the next (labels, codes, names
+# of conditions and medicaments, dates): each is escaped once per process.
+_ESCAPED_TEXT = {}
+_ESCAPED_ATTRIBUTE = {}
+_ESCAPED_MAX = 1 << 16
 
 
-def _identifier(parent, identifier, tag='id'):
-    attrib = {'root': identifier.root}
+def _t(value):
+    "Escape value for element content"
+    if value.__class__ is not str:
+        value = '' if value is None else str(value)
+    escaped = _ESCAPED_TEXT.get(value)
+    if escaped is None:
+        if _TEXT_SPECIAL.search(value) is None:
+            escaped = value
+        else:
+            escaped = (text(value).replace('&', '&amp;')
+                .replace('<', '&lt;').replace('>', '&gt;')
+                .replace('\r', '&#13;'))
+        if len(value) <= 64 and len(_ESCAPED_TEXT) < _ESCAPED_MAX:
+            _ESCAPED_TEXT[value] = escaped
+    return escaped
+
+
+def _a(value):
+    "Escape value for a double-quoted attribute"
+    if value.__class__ is not str:
+        value = '' if value is None else str(value)
+    escaped = _ESCAPED_ATTRIBUTE.get(value)
+    if escaped is None:
+        if _ATTRIBUTE_SPECIAL.search(value) is None:
+            escaped = value
+        else:
+            escaped = (text(value).replace('&', '&amp;')
+                .replace('<', '&lt;').replace('>', '&gt;')
+                .replace('"', '&quot;').replace('\r', '&#13;')
+                .replace('\n', '&#10;').replace('\t', '&#9;'))
+        if len(value) <= 64 and len(_ESCAPED_ATTRIBUTE) < _ESCAPED_MAX:
+            _ESCAPED_ATTRIBUTE[value] = escaped
+    return escaped
+
+
+def _code(out, tag, code, xsi_type=None):
+    "Append the opening of a coded element, left open for its content"
+    out.append(_code_start(tag, code.code, code.system, code.display, xsi_type))
+
+
+@lru_cache(maxsize=4096)
+def _code_start(tag, code, system, display, xsi_type):
+    # Codes come from a small vocabulary (LOINC, ICD-10, ATC, ...) and
+    # repeat across documents: each is escaped once
+    type_ = f' xsi:type="{xsi_type}"' if xsi_type else ''
+    display = f' displayName="{_a(display)}"' if display else ''
+    return f'<{tag}{type_} code="{_a(code)}" codeSystem="{_a(system)}"{display}'
+
+
+def _empty_code(out, tag, code, xsi_type=None):
+    out.append(_code_start(
+            tag, code.code, code.system, code.display, xsi_type) + '/>')
+
+
+def _identifier(out, identifier, tag='id'):
+    out.append(f'<{tag} root="{_a(identifier.root)}"')
     if identifier.extension:
-        attrib['extension'] = text(identifier.extension)
-    return _sub(parent, tag, attrib)
+        out.append(f' extension="{_a(identifier.extension)}"')
+    out.append('/>')
 
 
-def _name(parent, person):
-    name = _sub(parent, 'name')
+def _name(out, person):
+    out.append('<name>')
     if person.given:
-        _sub(name, 'given').text = text(person.given)
+        out.append(f'<given>{_t(person.given)}</given>')
     if person.family:
-        _sub(name, 'family').text = text(person.family)
-    return name
+        out.append(f'<family>{_t(person.family)}</family>')
+    out.append('</name>')
 
 
-def _person_ids(parent, person):
+def _person_ids(out, person):
     if person.identifiers:
         for identifier in person.identifiers:
-            _identifier(parent, identifier)
+            _identifier(out, identifier)
     else:
-        _sub(parent, 'id', {'nullFlavor': 'UNK'})
+        out.append('<id nullFlavor="UNK"/>')
 
 
-def _quantity(parent, tag, quantity, xsi_type=None):
-    attrib = {}
-    if xsi_type:
-        attrib[XSI_TYPE] = xsi_type
-    attrib['value'] = _number(quantity.value)
-    attrib['unit'] = text(quantity.unit or '1')
-    return _sub(parent, tag, attrib)
+def _quantity(out, tag, quantity, xsi_type=None):
+    type_ = f' xsi:type="{xsi_type}"' if xsi_type else ''
+    out.append(f'<{tag}{type_} value="{_number(quantity.value)}" '
+        f'unit="{_a(quantity.unit or "1")}"/>')
 
 
 def _number(value):
@@ -255,175 +309,193 @@ def _number(value):
     return repr(float(value))
 
 
-def _narrative(parent, blocks):
-    narrative = _sub(parent, 'text')
+def _narrative(out, blocks):
+    out.append('<text>')
     for block in blocks:
         if isinstance(block, Paragraph):
-            paragraph = _sub(narrative, 'paragraph')
-            lines = text(block.text).splitlines() or ['']
-            paragraph.text = lines[0]
-            for line in lines[1:]:
-                _sub(paragraph, 'br').tail = line
+            out.append('<paragraph>')
+            out.append('<br/>'.join(
+                    _t(line) for line in text(block.text).splitlines()))
+            out.append('</paragraph>')
         elif isinstance(block, Table):
-            table = _sub(narrative, 'table', {'border': '1'})
-            head = _sub(_sub(table, 'thead'), 'tr')
-            for header in block.headers:
-                _sub(head, 'th').text = text(header)
-            body = _sub(table, 'tbody')
+            out.append(_table_head(tuple(block.headers)))
             for row in block.rows:
-                tr = _sub(body, 'tr')
-                for cell in row:
-                    _sub(tr, 'td').text = text(cell)
-    return narrative
+                out.append('<tr><td>')
+                out.append('</td><td>'.join(map(_t, row)))
+                out.append('</td></tr>')
+            out.append('</tbody></table>')
+    out.append('</text>')
 
 
-def _observation(entry, observation):
-    element = _sub(entry, 'observation', {
-            'classCode': 'OBS', 'moodCode': 'EVN'})
-    _code(element, 'code', observation.code)
-    _sub(element, 'statusCode', {'code': observation.status})
+@lru_cache(maxsize=1024)
+def _table_head(headers):
+    return ('<table border="1"><thead><tr><th>'
+        + '</th><th>'.join(map(_t, headers))
+        + '</th></tr></thead><tbody>')
+
+
+def _observation(out, observation):
+    out.append('<observation classCode="OBS" moodCode="EVN">')
+    _empty_code(out, 'code', observation.code)
+    out.append(f'<statusCode code="{observation.status}"/>')
     if observation.time:
-        _sub(element, 'effectiveTime', {
-                'value': timestamp(observation.time)})
+        out.append(
+            f'<effectiveTime value="{timestamp(observation.time)}"/>')
     value = observation.value
     if isinstance(value, Code):
-        _code(element, 'value', value, xsi_type='CD')
+        _empty_code(out, 'value', value, xsi_type='CD')
     elif isinstance(value, Quantity):
-        _quantity(element, 'value', value, xsi_type='PQ')
+        _quantity(out, 'value', value, xsi_type='PQ')
     elif isinstance(value, int):
-        _sub(element, 'value', {XSI_TYPE: 'INT', 'value': str(value)})
+        out.append(f'<value xsi:type="INT" value="{value:d}"/>')
     elif value:
-        _sub(element, 'value', {XSI_TYPE: 'ST'}).text = text(value)
-    return element
+        out.append(f'<value xsi:type="ST">{_t(value)}</value>')
+    out.append('</observation>')
 
 
-def _administration(entry, administration):
-    element = _sub(entry, 'substanceAdministration', {
-            'classCode': 'SBADM', 'moodCode': administration.mood})
-    _sub(element, 'statusCode', {'code': administration.status})
-    if administration.start or administration.end:
-        if administration.end:
-            period = _sub(element, 'effectiveTime', {XSI_TYPE: 'IVL_TS'})
-            if administration.start:
-                _sub(period, 'low', {
-                        'value': timestamp(administration.start)})
-            _sub(period, 'high', {'value': timestamp(administration.end)})
-        else:
-            _sub(element, 'effectiveTime', {
-                    'value': timestamp(administration.start)})
+def _administration(out, administration):
+    out.append('<substanceAdministration classCode="SBADM" '
+        f'moodCode="{administration.mood}">')
+    out.append(f'<statusCode code="{administration.status}"/>')
+    if administration.end:
+        out.append('<effectiveTime xsi:type="IVL_TS">')
+        if administration.start:
+            out.append(f'<low value="{timestamp(administration.start)}"/>')
+        out.append(f'<high value="{timestamp(administration.end)}"/>')
+        out.append('</effectiveTime>')
+    elif administration.start:
+        out.append(
+            f'<effectiveTime value="{timestamp(administration.start)}"/>')
     if administration.period:
-        frequency = _sub(element, 'effectiveTime', {
-                XSI_TYPE: 'PIVL_TS', 'institutionSpecified': 'true',
-                'operator': 'A'})
-        _quantity(frequency, 'period', administration.period)
+        out.append('<effectiveTime xsi:type="PIVL_TS" '
+            'institutionSpecified="true" operator="A">')
+        _quantity(out, 'period', administration.period)
+        out.append('</effectiveTime>')
     if administration.route:
-        _code(element, 'routeCode', administration.route)
+        _empty_code(out, 'routeCode', administration.route)
     if administration.dose:
-        _quantity(element, 'doseQuantity', administration.dose)
-    material = _sub(_sub(_sub(element, 'consumable'), 'manufacturedProduct'),
-        'manufacturedMaterial')
+        _quantity(out, 'doseQuantity', administration.dose)
+    out.append('<consumable><manufacturedProduct><manufacturedMaterial>')
+    product = _t(administration.product)
     if administration.product_code:
-        code = _code(material, 'code', administration.product_code)
-        _sub(code, 'originalText').text = text(administration.product)
+        _code(out, 'code', administration.product_code)
+        out.append(f'><originalText>{product}</originalText></code>')
     else:
-        _sub(_sub(material, 'code', {'nullFlavor': 'OTH'}),
-            'originalText').text = text(administration.product)
-    _sub(material, 'name').text = text(administration.product)
+        out.append(f'<code nullFlavor="OTH"><originalText>{product}'
+            '</originalText></code>')
+    out.append(f'<name>{product}</name>')
     if administration.lot:
-        _sub(material, 'lotNumberText').text = text(administration.lot)
+        out.append(f'<lotNumberText>{_t(administration.lot)}'
+            '</lotNumberText>')
+    out.append('</manufacturedMaterial></manufacturedProduct></consumable>')
     if administration.dose_number:
-        _observation(
-            _sub(element, 'entryRelationship', {'typeCode': 'SUBJ'}),
-            Observation(DOSE_NUMBER, administration.dose_number))
-    return element
+        out.append('<entryRelationship typeCode="SUBJ">')
+        _observation(out, Observation(
+                DOSE_NUMBER, int(administration.dose_number)))
+        out.append('</entryRelationship>')
+    out.append('</substanceAdministration>')
 
 
-def _section(body, section):
-    element = _sub(_sub(body, 'component'), 'section')
-    _code(element, 'code', section.code)
-    _sub(element, 'title').text = text(section.title)
-    _narrative(element, section.narrative)
+def _section(out, section):
+    code = section.code
+    out.append(_section_start(code.code, code.system, code.display,
+            section.title))
+    _narrative(out, section.narrative)
     for item in section.entries:
-        entry = _sub(element, 'entry')
+        out.append('<entry>')
         if isinstance(item, Observation):
-            _observation(entry, item)
+            _observation(out, item)
         else:
-            _administration(entry, item)
-    return element
+            _administration(out, item)
+        out.append('</entry>')
+    out.append('</section></component>')
 
 
-def build_tree(header, sections=None, attachment=None):
-    "Return the ClinicalDocument element of the header and the body"
-    root = etree.Element(_Q + 'ClinicalDocument', nsmap=NSMAP)
-    _sub(root, 'realmCode', {'code': header.realm})
-    _sub(root, 'typeId', {
-            'root': CDA_TYPE_ID[0], 'extension': CDA_TYPE_ID[1]})
-    _sub(root, 'templateId', {'root': TEMPLATE_ID})
-    _sub(root, 'id', {'root': instance_identifier(header.unique_id)})
-    _code(root, 'code', header.type_code)
-    _sub(root, 'title').text = text(header.title)
-    _sub(root, 'effectiveTime', {
-            'value': timestamp(header.effective_time)})
-    _sub(root, 'confidentialityCode', {
-            'code': header.confidentiality, 'codeSystem': CONFIDENTIALITY,
-            'displayName': CONFIDENTIALITY_NAMES[header.confidentiality]})
-    _sub(root, 'languageCode', {'code': header.language})
-    _sub(root, 'setId', {'root': instance_identifier(header.set_id)})
-    _sub(root, 'versionNumber', {'value': str(header.version)})
-
-    role = _sub(_sub(root, 'recordTarget'), 'patientRole')
-    _person_ids(role, header.patient)
-    patient = _sub(role, 'patient')
-    _name(patient, header.patient)
-    _sub(patient, 'administrativeGenderCode', {
-            'code': SEX_CODES.get(header.patient.sex, 'UN'),
-            'codeSystem': ADMINISTRATIVE_GENDER})
-    if header.patient.birth_date:
-        _sub(patient, 'birthTime', {
-                'value': timestamp(header.patient.birth_date)})
-
-    author = _sub(root, 'author')
-    _sub(author, 'time', {'value': timestamp(header.author_time)})
-    assigned = _sub(author, 'assignedAuthor')
-    _person_ids(assigned, header.author)
-    _name(_sub(assigned, 'assignedPerson'), header.author)
-    _organization(
-        _sub(assigned, 'representedOrganization'), header.custodian)
-
-    custodian = _sub(_sub(_sub(root, 'custodian'), 'assignedCustodian'),
-        'representedCustodianOrganization')
-    _organization(custodian, header.custodian)
-
-    if header.replaces:
-        parent = _sub(_sub(root, 'relatedDocument', {'typeCode': 'RPLC'}),
-            'parentDocument')
-        _sub(parent, 'id', {'root': instance_identifier(header.replaces)})
-
-    component = _sub(root, 'component')
-    if attachment is not None:
-        body = _sub(_sub(component, 'nonXMLBody'), 'text', {
-                'mediaType': attachment.media_type,
-                'representation': 'B64'})
-        body.text = base64.b64encode(attachment.data).decode('ascii')
-    else:
-        body = _sub(component, 'structuredBody')
-        for section in sections or []:
-            _section(body, section)
-    return root
+@lru_cache(maxsize=256)
+def _section_start(code, system, display, title):
+    return (f'<component><section>'
+        + _code_start('code', code, system, display, None)
+        + f'/><title>{_t(title)}</title>')
 
 
-def _organization(parent, organization):
-    _identifier(parent, organization.identifier)
-    _sub(parent, 'name').text = text(organization.name)
-
-
-def serialize(tree):
-    return etree.tostring(tree, xml_declaration=True, encoding='UTF-8')
+def _organization(out, organization):
+    _identifier(out, organization.identifier)
+    out.append(f'<name>{_t(organization.name)}</name>')
 
 
 def build(header, sections=None, attachment=None):
     "Return the CDA XML bytes of the header and the body"
-    return serialize(build_tree(header, sections, attachment))
+    patient = header.patient
+    out = [
+        "<?xml version='1.0' encoding='UTF-8'?>\n"
+        f'<ClinicalDocument xmlns="{NS}" xmlns:xsi="{XSI}">'
+        f'<realmCode code="{_a(header.realm)}"/>'
+        f'<typeId root="{CDA_TYPE_ID[0]}" extension="{CDA_TYPE_ID[1]}"/>'
+        f'<templateId root="{TEMPLATE_ID}"/>'
+        f'<id root="{_a(instance_identifier(header.unique_id))}"/>',
+        ]
+    _empty_code(out, 'code', header.type_code)
+    out.append(
+        f'<title>{_t(header.title)}</title>'
+        f'<effectiveTime value="{timestamp(header.effective_time)}"/>'
+        f'<confidentialityCode code="{header.confidentiality}" '
+        f'codeSystem="{CONFIDENTIALITY}" '
+        f'displayName="{CONFIDENTIALITY_NAMES[header.confidentiality]}"/>'
+        f'<languageCode code="{_a(header.language)}"/>'
+        f'<setId root="{_a(instance_identifier(header.set_id))}"/>'
+        f'<versionNumber value="{header.version:d}"/>'
+        '<recordTarget><patientRole>')
+    _person_ids(out, patient)
+    out.append('<patient>')
+    _name(out, patient)
+    out.append(
+        f'<administrativeGenderCode code="{SEX_CODES.get(patient.sex, "UN")}"'
+        f' codeSystem="{ADMINISTRATIVE_GENDER}"/>')
+    if patient.birth_date:
+        out.append(f'<birthTime value="{timestamp(patient.birth_date)}"/>')
+    out.append(
+        '</patient></patientRole></recordTarget>'
+        f'<author><time value="{timestamp(header.author_time)}"/>'
+        '<assignedAuthor>')
+    _person_ids(out, header.author)
+    out.append('<assignedPerson>')
+    _name(out, header.author)
+    out.append('</assignedPerson><representedOrganization>')
+    _organization(out, header.custodian)
+    out.append(
+        '</representedOrganization></assignedAuthor></author>'
+        '<custodian><assignedCustodian><representedCustodianOrganization>')
+    _organization(out, header.custodian)
+    out.append(
+        '</representedCustodianOrganization></assignedCustodian>'
+        '</custodian>')
+    if header.replaces:
+        out.append(
+            '<relatedDocument typeCode="RPLC"><parentDocument>'
+            f'<id root="{_a(instance_identifier(header.replaces))}"/>'
+            '</parentDocument></relatedDocument>')
+    if attachment is not None:
+        data = base64.b64encode(attachment.data).decode('ascii')
+        out.append(
+            f'<component><nonXMLBody><text '
+            f'mediaType="{_a(attachment.media_type)}" representation="B64">'
+            f'{data}</text></nonXMLBody></component>')
+    else:
+        out.append('<component><structuredBody>')
+        for section in sections or []:
+            _section(out, section)
+        out.append('</structuredBody></component>')
+    out.append('</ClinicalDocument>')
+    return ''.join(out).encode('utf-8')
+
+
+def build_tree(header, sections=None, attachment=None):
+    "Return the ClinicalDocument element of the header and the body"
+    return parse(build(header, sections, attachment)).getroot()
+
+
+def serialize(tree):
+    return etree.tostring(tree, xml_declaration=True, encoding='UTF-8')
 
 
 @lru_cache(maxsize=4)

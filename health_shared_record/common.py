@@ -1,7 +1,9 @@
 # This file is part of health_shared_record.  Licensed under the GNU General
 # Public License v3 or later; see the COPYING file at the top of the project.
+import time
+
 from trytond.i18n import gettext
-from trytond.model import ModelView
+from trytond.model import Model, ModelView
 from trytond.pool import Pool
 from trytond.transaction import Transaction
 
@@ -27,15 +29,41 @@ def label(name):
     return gettext(f'health_shared_record.msg_cda_{name}')
 
 
+# Labels of fields and selections, by model, field and language: the
+# documents of a batch repeat the same few, and looking one up in the
+# translations costs more than building a whole section.  A plain dict, as
+# trytond's Cache copies what it returns; a label edited in the
+# translations shows in new documents within the hour.
+_LABELS = {}
+_LABELS_LIFETIME = 3600
+
+
+def _field_description(model, name):
+    key = (model.__name__, name, Transaction().language)
+    now = time.monotonic()
+    cached = _LABELS.get(key)
+    if cached is None or cached[0] < now:
+        # The labels of the narrative are not the reader's access rights
+        with Transaction().set_user(0):
+            definition = model.fields_get([name])[name]
+        cached = (now + _LABELS_LIFETIME, {
+                'string': definition['string'],
+                'selection': dict(definition.get('selection') or []),
+                })
+        _LABELS[key] = cached
+    return cached[1]
+
+
 def field_label(record, name):
-    "Return the label of a field of record in the document language"
-    return record.__names__(name)['field']
+    "Return the label of a field of record in the current language"
+    return _field_description(record.__class__ if isinstance(
+            record, Model) else record, name)['string']
 
 
 def selection_label(record, name):
     "Return the label of the value of a selection field, translated"
-    selection = record.fields_get([name])[name]['selection']
-    return dict(selection).get(getattr(record, name)) or ''
+    selection = _field_description(record.__class__, name)['selection']
+    return selection.get(getattr(record, name)) or ''
 
 
 def join(*values):
@@ -72,10 +100,9 @@ class SharedRecordOrigin:
     def check_shared_record(cls, records):
         "Raise a clear error for records that cannot be published"
 
-    def get_shared_record_values(self):
-        "Return the field values of the document published from the record"
-        DocumentType = Pool().get('gnuhealth.shared_record.document.type')
-        document_type = DocumentType.from_code(self.shared_record_type_code)
+    def get_shared_record_values(self, document_type):
+        """Return the field values of the document of document_type published
+        from the record"""
         return {
             'document_type': document_type,
             'title': document_type.name,

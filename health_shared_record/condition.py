@@ -3,7 +3,7 @@
 from trytond.pool import PoolMeta
 
 from . import cda
-from .common import field_label
+from .common import field_label, selection_label
 
 PROBLEM = cda.Code('55607006', cda.SNOMED, 'Problem')
 PRELIMINARY_DIAGNOSIS = cda.Code(
@@ -45,7 +45,7 @@ class PatientDisease(metaclass=PoolMeta):
             self.pathology.code,
             self.pathology.name,
             self.diagnosed_date or '',
-            self.status_str or '',
+            selection_label(self, 'status'),
             self.short_comment or '',
             ]
 

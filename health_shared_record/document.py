@@ -4,6 +4,7 @@ import base64
 import datetime as dt
 import hashlib
 import re
+from collections import defaultdict
 
 from lxml import etree
 
@@ -218,10 +219,8 @@ class Document(Workflow, ModelSQL, ModelView):
     replaces = fields.Many2One(
         'gnuhealth.shared_record.document', "Replaces", readonly=True,
         ondelete='RESTRICT',
-        domain=[
-            ('patient', '=', Eval('patient', -1)),
-            ('document_type', '=', Eval('document_type', -1)),
-            ])
+        help="The version this document replaces: of the same patient and "
+        "type, checked when publishing.")
     replaced_by = fields.Function(fields.Many2One(
             'gnuhealth.shared_record.document', "Replaced By"),
         'get_replaced_by')
@@ -465,7 +464,9 @@ class Document(Workflow, ModelSQL, ModelView):
             else:
                 document.set_id = document.unique_id
                 document.version = 1
-            document.set_content(document.build_content(configuration))
+        for document, content in zip(
+                documents, cls.build_contents(documents, configuration)):
+            document.set_content(content)
             document.file = None
         cls.save(documents)
         if replaced:
@@ -473,11 +474,12 @@ class Document(Workflow, ModelSQL, ModelView):
 
     @classmethod
     def check_publishable(cls, documents):
-        for document in documents:
-            if not document.document_type.may_publish():
+        for document_type in {d.document_type for d in documents}:
+            if not document_type.may_publish():
                 raise PublishError(gettext(
                         'health_shared_record.msg_publish_type_forbidden',
-                        type=document.document_type.rec_name))
+                        type=document_type.rec_name))
+        for document in documents:
             if not document.institution:
                 raise PublishError(gettext(
                         'health_shared_record.msg_no_institution',
@@ -502,35 +504,66 @@ class Document(Workflow, ModelSQL, ModelView):
                         'health_shared_record.msg_document_already_replaced',
                         document=document.rec_name))
             seen.add(document)
+        for document in documents:
+            if document.replaces and (
+                    document.replaces.patient != document.patient
+                    or document.replaces.document_type
+                    != document.document_type):
+                raise PublishError(gettext(
+                        'health_shared_record.msg_document_replace_mismatch',
+                        document=document.rec_name,
+                        replaced=document.replaces.rec_name))
 
     def set_content(self, content):
         self.content = content
         self.sha256 = hashlib.sha256(content).hexdigest()
         self.size = len(content)
 
-    def build_content(self, configuration):
-        "Return the CDA XML of the document, validated when a schema is set"
+    @classmethod
+    def build_contents(cls, documents, configuration):
+        """Return the CDA XML of each document, validated against the schema
+        when one is configured"""
         # The narratives are written in the document language, whoever
-        # publishes: the origin is read again in that language.
+        # publishes: the origins are read again in that language, in one
+        # list per model so that each field is read for all at once.
         with Transaction().set_context(
                 language=configuration.document_language):
-            header = self.cda_header(configuration)
-            if self.origin:
-                origin = self.origin.__class__(self.origin.id)
-                content = cda.build(
-                    header, origin.get_shared_record_sections())
-            else:
-                content = cda.build(header, attachment=cda.Attachment(
-                        self.file, self.file_type))
+            origins = cls.browse_origins(documents)
+            contents = [
+                d.build_content(configuration, origins.get(d.origin))
+                for d in documents]
         schema = cda_schema_path()
         if schema:
-            errors = cda.schema_errors(content, schema)
-            if errors:
-                raise PublishError(gettext(
-                        'health_shared_record.msg_cda_invalid',
-                        document=self.rec_name,
-                        errors='\n'.join(errors[:10])))
-        return content
+            for document, content in zip(documents, contents):
+                errors = cda.schema_errors(content, schema)
+                if errors:
+                    raise PublishError(gettext(
+                            'health_shared_record.msg_cda_invalid',
+                            document=document.rec_name,
+                            errors='\n'.join(errors[:10])))
+        return contents
+
+    @classmethod
+    def browse_origins(cls, documents):
+        "Return the origins of the documents by origin, in one list a model"
+        pool = Pool()
+        ids = defaultdict(list)
+        for document in documents:
+            if document.origin:
+                ids[document.origin.__name__].append(document.origin.id)
+        origins = {}
+        for name, record_ids in ids.items():
+            for record in pool.get(name).browse(record_ids):
+                origins[record] = record
+        return origins
+
+    def build_content(self, configuration, origin=None):
+        "Return the CDA XML of the document made from origin or its file"
+        header = self.cda_header(configuration)
+        if origin:
+            return cda.build(header, origin.get_shared_record_sections())
+        return cda.build(header, attachment=cda.Attachment(
+                self.file, self.file_type))
 
     def cda_header(self, configuration):
         return cda.Header(
@@ -580,7 +613,11 @@ class Document(Workflow, ModelSQL, ModelView):
         version of the one already published from it, if any"""
         if not records:
             return []
-        records[0].__class__.check_shared_record(records)
+        pool = Pool()
+        DocumentType = pool.get('gnuhealth.shared_record.document.type')
+        Origin = records[0].__class__
+        Origin.check_shared_record(records)
+        document_type = DocumentType.from_code(Origin.shared_record_type_code)
         origins = [str(r) for r in records]
         current = {}
         for sub_origins in grouped_slice(origins):
@@ -592,7 +629,7 @@ class Document(Workflow, ModelSQL, ModelView):
         to_publish = []
         for record in records:
             previous = current.get(str(record))
-            values = record.get_shared_record_values()
+            values = record.get_shared_record_values(document_type)
             if not values.get('institution'):
                 values['institution'] = cls.default_institution()
             document = cls(**values)

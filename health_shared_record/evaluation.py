@@ -65,8 +65,8 @@ class PatientEvaluation(SharedRecordOrigin, metaclass=PoolMeta):
             or self.diagnostic_hypothesis
             or any(getattr(self, f) for f, *_ in VITAL_SIGNS))
 
-    def get_shared_record_values(self):
-        values = super().get_shared_record_values()
+    def get_shared_record_values(self, document_type):
+        values = super().get_shared_record_values(document_type)
         values.update({
                 'patient': self.patient,
                 'effective_date': self.evaluation_start,

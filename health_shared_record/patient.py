@@ -68,7 +68,7 @@ class Patient(SharedRecordOrigin, metaclass=PoolMeta):
     @classmethod
     def check_shared_record_identity(cls, patients):
         "Refuse to publish for patients whose identity a document needs"
-        for patient in patients:
+        for patient in cls.browse(patients):
             party = patient.party
             missing = [
                 party.__names__(name)['field']
@@ -99,8 +99,8 @@ class Patient(SharedRecordOrigin, metaclass=PoolMeta):
             sex=self.biological_sex or party.gender,
             birth_date=party.dob)
 
-    def get_shared_record_values(self):
-        values = super().get_shared_record_values()
+    def get_shared_record_values(self, document_type):
+        values = super().get_shared_record_values(document_type)
         values.update({
                 'patient': self,
                 'effective_date': dt.datetime.now(),

@@ -38,8 +38,8 @@ class PrescriptionOrder(SharedRecordOrigin, metaclass=PoolMeta):
                         'health_shared_record.msg_prescription_empty',
                         prescription=prescription.rec_name))
 
-    def get_shared_record_values(self):
-        values = super().get_shared_record_values()
+    def get_shared_record_values(self, document_type):
+        values = super().get_shared_record_values(document_type)
         values.update({
                 'patient': self.patient,
                 'effective_date': self.prescription_date,

@@ -28,8 +28,8 @@ class Vaccination(SharedRecordOrigin, metaclass=PoolMeta):
         'gnuhealth.shared_record.document', 'origin', "Shared Documents",
         readonly=True)
 
-    def get_shared_record_values(self):
-        values = super().get_shared_record_values()
+    def get_shared_record_values(self, document_type):
+        values = super().get_shared_record_values(document_type)
         values.update({
                 'patient': self.patient,
                 'effective_date': self.date,

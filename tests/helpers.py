@@ -81,7 +81,7 @@ def create_professional(
     user = create_user(login, groups, config=config) if login else None
     party = Party(
         name=name, lastname=lastname, is_person=True, is_healthprof=True,
-        gender='f', internal_user=user)
+        is_patient=False, gender='f', internal_user=user)
     party.save()
     professional = Professional(
         party=party, institution=institution, code=code)
