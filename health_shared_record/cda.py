@@ -212,46 +212,34 @@ _ATTRIBUTE_SPECIAL = re.compile(
     '[&<>"\r\n\t\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]')
 
 
-# Short strings repeat from one document to the next (labels, codes, names
-# of conditions and medicaments, dates): each is escaped once per process.
-_ESCAPED_TEXT = {}
-_ESCAPED_ATTRIBUTE = {}
-_ESCAPED_MAX = 1 << 16
+def _escaper(special, entities):
+    """Return a function that escapes a value with entities, keeping aside
+    the short strings it escaped: they repeat from one document to the next
+    (labels, codes, names of conditions and medicaments, dates)"""
+    escaped_strings = {}
 
-
-def _t(value):
-    "Escape value for element content"
-    if value.__class__ is not str:
-        value = '' if value is None else str(value)
-    escaped = _ESCAPED_TEXT.get(value)
-    if escaped is None:
-        if _TEXT_SPECIAL.search(value) is None:
+    def escape(value):
+        if value.__class__ is not str:
+            value = '' if value is None else str(value)
+        escaped = escaped_strings.get(value)
+        if escaped is None:
             escaped = value
-        else:
-            escaped = (text(value).replace('&', '&amp;')
-                .replace('<', '&lt;').replace('>', '&gt;')
-                .replace('\r', '&#13;'))
-        if len(value) <= 64 and len(_ESCAPED_TEXT) < _ESCAPED_MAX:
-            _ESCAPED_TEXT[value] = escaped
-    return escaped
+            if special.search(value) is not None:
+                escaped = text(value)
+                for character, entity in entities:
+                    escaped = escaped.replace(character, entity)
+            if len(value) <= 64 and len(escaped_strings) < 1 << 16:
+                escaped_strings[value] = escaped
+        return escaped
+    return escape
 
 
-def _a(value):
-    "Escape value for a double-quoted attribute"
-    if value.__class__ is not str:
-        value = '' if value is None else str(value)
-    escaped = _ESCAPED_ATTRIBUTE.get(value)
-    if escaped is None:
-        if _ATTRIBUTE_SPECIAL.search(value) is None:
-            escaped = value
-        else:
-            escaped = (text(value).replace('&', '&amp;')
-                .replace('<', '&lt;').replace('>', '&gt;')
-                .replace('"', '&quot;').replace('\r', '&#13;')
-                .replace('\n', '&#10;').replace('\t', '&#9;'))
-        if len(value) <= 64 and len(_ESCAPED_ATTRIBUTE) < _ESCAPED_MAX:
-            _ESCAPED_ATTRIBUTE[value] = escaped
-    return escaped
+_TEXT_ENTITIES = [('&', '&amp;'), ('<', '&lt;'), ('>', '&gt;'), ('\r', '&#13;')]
+# Escape value for element content
+_t = _escaper(_TEXT_SPECIAL, _TEXT_ENTITIES)
+# Escape value for a double-quoted attribute
+_a = _escaper(_ATTRIBUTE_SPECIAL, _TEXT_ENTITIES + [
+        ('"', '&quot;'), ('\n', '&#10;'), ('\t', '&#9;')])
 
 
 def _code(out, tag, code, xsi_type=None):

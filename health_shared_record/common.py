@@ -3,7 +3,7 @@
 import time
 
 from trytond.i18n import gettext
-from trytond.model import Model, ModelView
+from trytond.model import Model, ModelView, fields
 from trytond.pool import Pool
 from trytond.transaction import Transaction
 
@@ -78,6 +78,11 @@ class SharedRecordOrigin:
     versioning belong to the document."""
     __slots__ = ()
     shared_record_type_code = None
+
+    shared_record_documents = fields.One2Many(
+        'gnuhealth.shared_record.document', 'origin', "Shared Documents",
+        readonly=True,
+        help="The versions of the documents published from this record.")
 
     @classmethod
     def __setup__(cls):

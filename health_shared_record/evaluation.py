@@ -1,7 +1,6 @@
 # This file is part of health_shared_record.  Licensed under the GNU General
 # Public License v3 or later; see the COPYING file at the top of the project.
 from trytond.i18n import gettext
-from trytond.model import fields
 from trytond.pool import PoolMeta
 from trytond.pyson import Eval
 
@@ -33,10 +32,6 @@ PUBLISHABLE_STATES = {'done', 'signed'}
 class PatientEvaluation(SharedRecordOrigin, metaclass=PoolMeta):
     __name__ = 'gnuhealth.patient.evaluation'
     shared_record_type_code = '11488-4'
-
-    shared_record_documents = fields.One2Many(
-        'gnuhealth.shared_record.document', 'origin', "Shared Documents",
-        readonly=True)
 
     @classmethod
     def publish_shared_record_states(cls):

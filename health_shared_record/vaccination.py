@@ -1,6 +1,5 @@
 # This file is part of health_shared_record.  Licensed under the GNU General
 # Public License v3 or later; see the COPYING file at the top of the project.
-from trytond.model import fields
 from trytond.pool import PoolMeta
 
 from . import cda
@@ -23,10 +22,6 @@ ROUTES = {
 class Vaccination(SharedRecordOrigin, metaclass=PoolMeta):
     __name__ = 'gnuhealth.vaccination'
     shared_record_type_code = '87273-9'
-
-    shared_record_documents = fields.One2Many(
-        'gnuhealth.shared_record.document', 'origin', "Shared Documents",
-        readonly=True)
 
     def get_shared_record_values(self, document_type):
         values = super().get_shared_record_values(document_type)

@@ -8,8 +8,15 @@ scenario starts from a copy instead of activating GNU Health again.
 """
 import os
 import tempfile
+import warnings
 
 from helpers import CDA_SCHEMA
+
+# passlib, which trytond uses, imports the crypt module that Python 3.11
+# deprecates: imported once here, quietly, it warns no test
+with warnings.catch_warnings():
+    warnings.simplefilter('ignore', DeprecationWarning)
+    import passlib.utils  # noqa: F401
 
 os.environ.setdefault('DB_CACHE', tempfile.mkdtemp(prefix='hsr-db-cache-'))
 if CDA_SCHEMA.exists():
