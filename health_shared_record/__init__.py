@@ -4,7 +4,7 @@ from trytond.pool import Pool
 
 from . import (
     condition, configuration, document, evaluation, medicament, medication,
-    patient, prescription, professional, vaccination)
+    patient, prescription, privacy, professional, vaccination)
 
 __all__ = ['register']
 
@@ -25,9 +25,18 @@ def register():
         vaccination.Vaccination,
         prescription.PrescriptionOrder,
         prescription.PrescriptionLine,
+        privacy.Rule,
+        privacy.AccessLog,
+        privacy.Consent,
+        privacy.EmergencyAccess,
+        privacy.BlockedProfessional,
+        privacy.BlockStart,
+        privacy.Document,
+        privacy.Patient,
         module='health_shared_record', type_='model')
     Pool.register(
         document.AddFile,
+        privacy.Block,
         module='health_shared_record', type_='wizard')
     Pool.register(
         document.DocumentReport,

@@ -116,3 +116,18 @@ class SharedRecordOrigin:
     def get_shared_record_sections(self):
         "Return the cda.Section list of the document body"
         raise NotImplementedError
+
+
+def send_email(to, subject, body):
+    """Send an email when the transaction commits, from the address of the
+    trytond configuration: nothing is sent for a change that is undone"""
+    from email.message import EmailMessage
+
+    from trytond.config import config
+    from trytond.sendmail import send_message_transactional
+    message = EmailMessage()
+    message['From'] = config.get('email', 'from')
+    message['To'] = to
+    message['Subject'] = subject
+    message.set_content(body)
+    send_message_transactional(message)

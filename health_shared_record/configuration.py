@@ -65,6 +65,10 @@ class Configuration(ModelSingleton, ModelSQL, ModelView):
     realm = fields.Char(
         "Realm", required=True, size=3,
         help="The HL7 realm of the documents, e.g. FR, or UV for universal.")
+    emergency_access_hours = fields.Integer(
+        "Emergency Access (hours)", required=True,
+        domain=[('emergency_access_hours', '>', 0)],
+        help="How long an emergency access lasts.")
     max_file_size = fields.Integer(
         "Maximum File Size (MiB)", required=True,
         domain=[('max_file_size', '>', 0)],
@@ -84,15 +88,20 @@ class Configuration(ModelSingleton, ModelSQL, ModelView):
             cursor.execute(*table.insert([
                         table.create_uid, table.create_date,
                         table.instance_uuid, table.realm,
-                        table.max_file_size,
+                        table.max_file_size, table.emergency_access_hours,
                         ], [[
                             0, dt.datetime.now(), str(uuid.uuid4()),
                             cls.default_realm(), cls.default_max_file_size(),
+                            cls.default_emergency_access_hours(),
                             ]]))
 
     @classmethod
     def default_realm(cls):
         return 'UV'
+
+    @classmethod
+    def default_emergency_access_hours(cls):
+        return 4
 
     @classmethod
     def default_max_file_size(cls):

@@ -17,6 +17,7 @@ from trytond.pool import Pool
 from trytond.modules.health.core import get_institution
 from trytond.pyson import Bool, Eval
 from trytond.report import Report
+from trytond.rpc import RPC
 from trytond.tools import grouped_slice
 from trytond.transaction import Transaction
 from trytond.wizard import Button, StateTransition, StateView, Wizard
@@ -666,6 +667,12 @@ class DocumentReport(Report):
     __name__ = 'gnuhealth.shared_record.document.rendering'
 
     @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        # Printing a document is logged: the call writes
+        cls.__rpc__['execute'] = RPC(readonly=False)
+
+    @classmethod
     def _execute(cls, records, header, data, action):
         Document = Pool().get('gnuhealth.shared_record.document')
         documents = [
@@ -673,6 +680,7 @@ class DocumentReport(Report):
         if not documents:
             raise PublishError(gettext(
                     'health_shared_record.msg_nothing_to_render'))
+        Document.log_access(documents, 'print')
         return 'html', cls.render_documents(documents)
 
     @classmethod

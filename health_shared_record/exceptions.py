@@ -30,3 +30,15 @@ class WithdrawError(UserError):
 
 class MedicamentError(ValidationError):
     pass
+
+
+class PrivacyError(UserError):
+    pass
+
+
+class EmergencyAccessError(UserError):
+    pass
+
+
+class AccessTrailError(AccessError):
+    pass

@@ -149,3 +149,97 @@ def module_catalogue(module='health_shared_record'):
     TranslationSet.delete(session_id)
     return polib.pofile(
         Translation.translation_export('en', module).decode('utf-8'))
+
+
+def publish_file(patient, type_code, title, config=None, **values):
+    """Publish a PDF as a document of the patient, as the current user"""
+    from proteus import Model
+    Document = Model.get('gnuhealth.shared_record.document', config=config)
+    DocumentType = Model.get(
+        'gnuhealth.shared_record.document.type', config=config)
+    Patient = Model.get('gnuhealth.patient', config=config)
+    document_type, = DocumentType.find([('code', '=', type_code)])
+    document = Document(
+        patient=Patient(patient.id), document_type=document_type,
+        title=title, file=b'%PDF-1.4 ' + title.encode('utf-8'),
+        file_name='file.pdf', **values)
+    document.save()
+    document.click('publish')
+    return document
+
+
+def expire_emergency_accesses(ids):
+    """Move the expiry of emergency accesses an hour into the past, as time
+    would: nobody can change one through the client or RPC"""
+    import datetime as dt
+
+    from trytond.pool import Pool
+    from trytond.tests.test_tryton import DB_NAME
+    from trytond.transaction import Transaction
+    with Transaction().start(DB_NAME, 0) as transaction:
+        EmergencyAccess = Pool().get(
+            'gnuhealth.shared_record.emergency_access')
+        table = EmergencyAccess.__table__()
+        cursor = transaction.connection.cursor()
+        cursor.execute(*table.update(
+                [table.expires], [dt.datetime.now() - dt.timedelta(hours=1)],
+                where=table.id.in_(list(ids))))
+        transaction.commit()
+
+
+def what_user_sees(document_ids, patient_id, config=None):
+    """Return, for the current user, the titles of the documents that each
+    path reveals: search, count, read, export, the patient's One2Many,
+    the readable rendering and the content download"""
+    from proteus import Model, Report
+    from trytond.exceptions import UserError
+    from trytond.model.exceptions import AccessError
+    Document = Model.get('gnuhealth.shared_record.document', config=config)
+    Patient = Model.get('gnuhealth.patient', config=config)
+    context = Document._config.context
+    seen = {}
+
+    def attempt(function):
+        try:
+            return function()
+        except (AccessError, UserError):
+            return None
+
+    found = attempt(lambda: Document.find([]))
+    seen['search'] = {d.title for d in found or []}
+    seen['count'] = attempt(lambda: Document._proxy.search_count(
+            [], 0, None, context)) or 0
+    titles = {}
+    for document_id in document_ids:
+        read = attempt(lambda: Document._proxy.read(
+                [document_id], ['title'], context))
+        if read:
+            titles[document_id] = read[0]['title']
+    seen['read'] = set(titles.values())
+    exported = set()
+    for document_id in document_ids:
+        rows = attempt(lambda: Document._proxy.export_data(
+                [document_id], ['title'], False, context))
+        if rows:
+            exported.add(rows[0][0])
+    seen['export'] = exported
+    patient = attempt(lambda: Patient._proxy.read(
+            [patient_id], ['shared_documents'], context))
+    listed = patient[0].get('shared_documents', []) if patient else []
+    seen['patient tab'] = {
+        titles.get(i, f'hidden #{i}') for i in listed}
+    rendering = Report('gnuhealth.shared_record.document.rendering',
+        config=config)
+    printed = set()
+    for document_id in document_ids:
+        if attempt(lambda: rendering.execute([Document(document_id)])):
+            printed.add(titles.get(document_id, f'hidden #{document_id}'))
+    seen['print'] = printed
+    downloaded = set()
+    for document_id in document_ids:
+        content = attempt(lambda: Document._proxy.read(
+                [document_id], ['content'], context))
+        if content and content[0]['content']:
+            downloaded.add(titles.get(document_id, f'hidden #{document_id}'))
+    seen['download'] = downloaded
+    return seen

@@ -1,0 +1,718 @@
+# This file is part of health_shared_record.  Licensed under the GNU General
+# Public License v3 or later; see the COPYING file at the top of the project.
+"""The patient's control of the shared record: masking, documents kept from
+the patient, blocked professionals, oppositions, emergency access, and the
+trails of every access and of every privacy choice.
+
+Who sees a document is decided by record rules (privacy.xml), so that the
+server enforces it in SQL for every path: search, read, count, export,
+reports, relations.  The rules compare the records with the user; this
+module gives them the user and the searchers they need."""
+import datetime as dt
+
+from trytond.i18n import gettext
+from trytond.model import ModelSQL, ModelView, fields
+from trytond.pool import Pool, PoolMeta
+from trytond.pyson import Eval
+from trytond.rpc import RPC
+from trytond.transaction import Transaction
+from trytond.wizard import Button, StateTransition, StateView, Wizard
+
+from .common import current_professional, send_email
+from .exceptions import (
+    AccessTrailError, EmergencyAccessError, PrivacyError, PublishError)
+
+# The models whose record rules compare records with the current user
+USER_RULE_MODELS = {
+    'gnuhealth.shared_record.document',
+    'gnuhealth.shared_record.access_log',
+    'gnuhealth.shared_record.emergency_access',
+    'gnuhealth.shared_record.consent',
+    'gnuhealth.patient',
+    }
+
+ACCESS_MODES = [
+    ('normal', "Normal"),
+    ('author', "Author"),
+    ('treating', "Treating physician"),
+    ('emergency', "Emergency"),
+    ('patient', "Patient"),
+    ]
+ACCESS_ACTIONS = [
+    ('open', "Opened"),
+    ('download', "Downloaded"),
+    ('print', "Printed"),
+    ('export', "Exported"),
+    ]
+CONSENT_ACTIONS = [
+    ('mask', "Document masked"),
+    ('unmask', "Document unmasked"),
+    ('release', "Document released to the patient"),
+    ('block', "Professional blocked"),
+    ('unblock', "Professional unblocked"),
+    ('opposition', "Shared record refused"),
+    ('opposition_lifted', "Shared record accepted again"),
+    ('emergency_opposition', "Emergency access refused"),
+    ('emergency_opposition_lifted', "Emergency access accepted again"),
+    ]
+STAFF_GROUPS = [
+    ('health', 'group_health_doctor'),
+    ('health', 'group_health_nursing'),
+    ('health', 'group_health_frontdesk'),
+    ]
+
+
+def user_groups():
+    return set(Pool().get('res.user').get_groups())
+
+
+def group_ids(xml_ids):
+    ModelData = Pool().get('ir.model.data')
+    return {ModelData.get_id(module, name) for module, name in xml_ids}
+
+
+def is_staff():
+    "Whether the current user may record choices at a patient's request"
+    return bool(user_groups() & group_ids(STAFF_GROUPS))
+
+
+class Rule(metaclass=PoolMeta):
+    __name__ = 'ir.rule'
+
+    @classmethod
+    def _get_context(cls, model_name):
+        context = super()._get_context(model_name)
+        if model_name in USER_RULE_MODELS:
+            context['user_id'] = Transaction().user
+        return context
+
+    @classmethod
+    def _get_cache_key(cls, model_name):
+        key = super()._get_cache_key(model_name)
+        if model_name in USER_RULE_MODELS:
+            key = (*key, Transaction().user)
+        return key
+
+
+class AppendOnly(ModelSQL):
+    """A trail that nobody, administrators included, changes or deletes:
+    lines are created by the module alone"""
+    __slots__ = ()
+
+    @classmethod
+    def write(cls, *args):
+        raise AccessTrailError(gettext(
+                'health_shared_record.msg_trail_read_only',
+                trail=cls.__names__()['model']))
+
+    @classmethod
+    def delete(cls, records):
+        raise AccessTrailError(gettext(
+                'health_shared_record.msg_trail_read_only',
+                trail=cls.__names__()['model']))
+
+    @classmethod
+    def copy(cls, records, default=None):
+        raise AccessTrailError(gettext(
+                'health_shared_record.msg_trail_read_only',
+                trail=cls.__names__()['model']))
+
+
+class AccessLog(AppendOnly, ModelView):
+    "Shared Record Access"
+    __name__ = 'gnuhealth.shared_record.access_log'
+
+    document = fields.Many2One(
+        'gnuhealth.shared_record.document', "Document", readonly=True,
+        required=True, ondelete='RESTRICT')
+    patient = fields.Many2One(
+        'gnuhealth.patient', "Patient", readonly=True, required=True,
+        ondelete='RESTRICT')
+    user = fields.Many2One(
+        'res.user', "User", readonly=True, required=True,
+        ondelete='RESTRICT')
+    professional = fields.Many2One(
+        'gnuhealth.healthprofessional', "Professional", readonly=True,
+        ondelete='RESTRICT')
+    mode = fields.Selection(ACCESS_MODES, "Mode", readonly=True, required=True)
+    action = fields.Selection(
+        ACCESS_ACTIONS, "Action", readonly=True, required=True)
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        cls._order = [('create_date', 'DESC'), ('id', 'DESC')]
+
+    @classmethod
+    def record(cls, documents, action):
+        """Log that the current user accessed the documents; the mode says
+        on which ground the policy let them see it"""
+        pool = Pool()
+        Professional = pool.get('gnuhealth.healthprofessional')
+        user = Transaction().user
+        if user == 0 or not documents:
+            return
+        professionals = Professional.search([
+                ('party.internal_user', '=', user),
+                ], limit=1)
+        professional = professionals[0] if professionals else None
+        with Transaction().set_user(0):
+            cls.create([{
+                        'document': d.id,
+                        'patient': d.patient.id,
+                        'user': user,
+                        'professional': professional,
+                        'mode': d.access_mode(user, professional),
+                        'action': action,
+                        } for d in documents])
+
+
+class Consent(AppendOnly, ModelView):
+    "Shared Record Privacy Choice"
+    __name__ = 'gnuhealth.shared_record.consent'
+
+    patient = fields.Many2One(
+        'gnuhealth.patient', "Patient", readonly=True, required=True,
+        ondelete='RESTRICT')
+    action = fields.Selection(
+        CONSENT_ACTIONS, "Choice", readonly=True, required=True)
+    document = fields.Many2One(
+        'gnuhealth.shared_record.document', "Document", readonly=True,
+        ondelete='RESTRICT')
+    professional = fields.Many2One(
+        'gnuhealth.healthprofessional', "Professional", readonly=True,
+        ondelete='RESTRICT')
+    user = fields.Many2One(
+        'res.user', "Recorded By", readonly=True, required=True,
+        ondelete='RESTRICT')
+    by_patient = fields.Boolean(
+        "By the Patient", readonly=True,
+        help="Made by the patient; otherwise recorded by staff at the "
+        "patient's request.")
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        cls._order = [('create_date', 'DESC'), ('id', 'DESC')]
+
+    @classmethod
+    def record(cls, patient, action, document=None, professional=None):
+        user = Transaction().user
+        with Transaction().set_user(0):
+            cls.create([{
+                        'patient': patient.id,
+                        'action': action,
+                        'document': document.id if document else None,
+                        'professional': (
+                            professional.id if professional else None),
+                        'user': user,
+                        'by_patient': patient.is_user(user),
+                        }])
+
+
+class EmergencyAccess(ModelSQL, ModelView):
+    "Shared Record Emergency Access"
+    __name__ = 'gnuhealth.shared_record.emergency_access'
+
+    patient = fields.Many2One(
+        'gnuhealth.patient', "Patient", required=True, ondelete='RESTRICT',
+        states={'readonly': Eval('id', -1) >= 0})
+    professional = fields.Many2One(
+        'gnuhealth.healthprofessional', "Professional", readonly=True,
+        required=True, ondelete='RESTRICT',
+        help="The professional who declared the emergency.")
+    reason = fields.Text(
+        "Reason", required=True, states={'readonly': Eval('id', -1) >= 0},
+        help="Why the patient's masked documents must be seen now.")
+    expires = fields.DateTime("Expires", readonly=True, required=True)
+    valid = fields.Function(
+        fields.Boolean("Valid"), 'get_valid', searcher='search_valid')
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        cls._order = [('create_date', 'DESC'), ('id', 'DESC')]
+        cls.__rpc__['create'].fresh_session = False
+
+    def get_valid(self, name):
+        return self.expires > dt.datetime.now()
+
+    @classmethod
+    def search_valid(cls, name, clause):
+        _, operator, value = clause
+        now = dt.datetime.now()
+        if (operator == '=') == bool(value):
+            return [('expires', '>', now)]
+        return [('expires', '<=', now)]
+
+    @classmethod
+    def create(cls, vlist):
+        pool = Pool()
+        Patient = pool.get('gnuhealth.patient')
+        Configuration = pool.get('gnuhealth.shared_record.configuration')
+        hours = Configuration(1).emergency_access_hours
+        professional = current_professional()
+        vlist = [v.copy() for v in vlist]
+        for values in vlist:
+            if not (values.get('reason') or '').strip():
+                raise EmergencyAccessError(gettext(
+                        'health_shared_record.msg_emergency_reason_required'))
+            patient = Patient(values['patient'])
+            if patient.shared_record_emergency_opposition:
+                raise EmergencyAccessError(gettext(
+                        'health_shared_record.msg_emergency_refused',
+                        patient=patient.rec_name))
+            values['professional'] = professional.id
+            values['expires'] = dt.datetime.now() + dt.timedelta(hours=hours)
+        accesses = super().create(vlist)
+        cls.notify_patients(accesses)
+        return accesses
+
+    @classmethod
+    def write(cls, *args):
+        raise AccessTrailError(gettext(
+                'health_shared_record.msg_trail_read_only',
+                trail=cls.__names__()['model']))
+
+    @classmethod
+    def delete(cls, accesses):
+        raise AccessTrailError(gettext(
+                'health_shared_record.msg_trail_read_only',
+                trail=cls.__names__()['model']))
+
+    @classmethod
+    def notify_patients(cls, accesses):
+        "Tell each patient, by email when an address is known"
+        for access in accesses:
+            email = access.patient.party.email
+            if not email:
+                continue
+            language = access.patient.party.lang
+            with Transaction().set_context(
+                    language=language.code if language else None):
+                subject = gettext(
+                    'health_shared_record.msg_emergency_email_subject')
+                body = gettext(
+                    'health_shared_record.msg_emergency_email_body',
+                    patient=access.patient.party.full_name,
+                    professional=access.professional.rec_name,
+                    reason=access.reason,
+                    expires=access.expires.strftime('%Y-%m-%d %H:%M'))
+            send_email(email, subject, body)
+
+
+class Document(metaclass=PoolMeta):
+    __name__ = 'gnuhealth.shared_record.document'
+
+    masked = fields.Boolean(
+        "Masked", readonly=True,
+        help="Masked by the patient: only its author, the treating "
+        "physician and a professional under emergency access see it.")
+    hidden_from_patient = fields.Boolean(
+        "Hidden from Patient",
+        states={'readonly': Eval('state') != 'draft'},
+        help="Kept from the patient until its author has explained it "
+        "in person and releases it, or until the release date.")
+    patient_release_date = fields.Date(
+        "Release Date",
+        states={
+            'invisible': ~Eval('hidden_from_patient'),
+            'readonly': Eval('state') != 'draft',
+            },
+        help="The day the patient sees the document, if no one releases "
+        "it earlier.")
+    hidden_now = fields.Function(
+        fields.Boolean("Hidden from Patient Now"), 'get_hidden_now',
+        searcher='search_hidden_now')
+    access_logs = fields.One2Many(
+        'gnuhealth.shared_record.access_log', 'document', "Access History",
+        readonly=True)
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        cls._buttons.update({
+                'mask': {
+                    'invisible': Eval('masked', False) | (
+                        Eval('state') != 'published'),
+                    'depends': ['masked', 'state'],
+                    },
+                'unmask': {
+                    'invisible': ~Eval('masked', False),
+                    'depends': ['masked'],
+                    },
+                'release_to_patient': {
+                    'invisible': ~Eval('hidden_now', False),
+                    'depends': ['hidden_now'],
+                    },
+                })
+        # Opening, downloading and exporting a document are logged: those
+        # calls write
+        cls.__rpc__.update({
+                'read': RPC(readonly=False),
+                'export_data': RPC(
+                    instantiate=0, unique=False, readonly=False),
+                })
+
+    @classmethod
+    def frozen_exempt_fields(cls):
+        return super().frozen_exempt_fields() | {
+            'masked', 'hidden_from_patient', 'patient_release_date'}
+
+    @staticmethod
+    def default_masked():
+        return False
+
+    @staticmethod
+    def default_hidden_from_patient():
+        return False
+
+    def get_hidden_now(self, name):
+        return bool(self.hidden_from_patient and (
+                not self.patient_release_date
+                or self.patient_release_date > dt.date.today()))
+
+    @classmethod
+    def search_hidden_now(cls, name, clause):
+        _, operator, value = clause
+        today = dt.date.today()
+        hidden = [
+            ('hidden_from_patient', '=', True),
+            ['OR',
+                ('patient_release_date', '=', None),
+                ('patient_release_date', '>', today),
+                ]]
+        if (operator == '=') == bool(value):
+            return hidden
+        return ['OR',
+            ('hidden_from_patient', '=', False),
+            ('patient_release_date', '<=', today),
+            ]
+
+    def access_mode(self, user, professional):
+        "On which ground the policy lets user see the document"
+        patient = self.patient
+        if patient.is_user(user):
+            return 'patient'
+        if professional:
+            if self.author == professional:
+                return 'author'
+            if patient.primary_care_doctor == professional:
+                return 'treating'
+            if ((self.masked or self.confidentiality == 'V')
+                    and patient.has_emergency_access(professional)):
+                return 'emergency'
+        return 'normal'
+
+    @classmethod
+    def check_publishable(cls, documents):
+        super().check_publishable(documents)
+        for document in documents:
+            if document.patient.shared_record_opposition:
+                raise PublishError(gettext(
+                        'health_shared_record.msg_publish_opposition',
+                        patient=document.patient.rec_name))
+
+    @classmethod
+    def read(cls, ids, fields_names):
+        result = super().read(ids, fields_names)
+        if Transaction().check_access:
+            action = cls._read_action(fields_names)
+            if action:
+                cls.log_access(ids, action)
+        return result
+
+    @classmethod
+    def _read_action(cls, fields_names):
+        "Whether a read opens or downloads the content of the documents"
+        context = Transaction().context
+        for name in ['content', 'attachment']:
+            if name in fields_names:
+                if context.get(f'{cls.__name__}.{name}') == 'size':
+                    return 'open'
+                return 'download'
+
+    @classmethod
+    def export_data(cls, records, fields_names, header=False):
+        if Transaction().check_access:
+            # trytond exports the records it is given: the policy is
+            # checked first, as a read would
+            cls.read([r.id for r in records], ['id'])
+        result = super().export_data(records, fields_names, header=header)
+        if Transaction().check_access:
+            cls.log_access(records, 'export')
+        return result
+
+    @classmethod
+    def log_access(cls, documents, action):
+        AccessLog = Pool().get('gnuhealth.shared_record.access_log')
+        with Transaction().set_user(0):
+            documents = cls.browse(list(map(int, documents)))
+        AccessLog.record(documents, action)
+
+    @classmethod
+    def check_privacy_actor(cls, documents):
+        """Only the patient, or staff recording the patient's choice at
+        their request, masks or unmasks a document"""
+        user = Transaction().user
+        if user == 0:
+            return
+        at_request = Transaction().context.get('shared_record_patient_request')
+        for document in documents:
+            if document.patient.is_user(user):
+                continue
+            if at_request and is_staff():
+                continue
+            raise PrivacyError(gettext(
+                    'health_shared_record.msg_privacy_not_patient',
+                    document=document.rec_name))
+
+    @classmethod
+    @ModelView.button
+    def mask(cls, documents):
+        cls._set_masked(documents, True, 'mask')
+
+    @classmethod
+    @ModelView.button
+    def unmask(cls, documents):
+        cls._set_masked(documents, False, 'unmask')
+
+    @classmethod
+    def _set_masked(cls, documents, masked, action):
+        Consent = Pool().get('gnuhealth.shared_record.consent')
+        cls.check_privacy_actor(documents)
+        documents = [d for d in documents if d.masked != masked]
+        cls.write(documents, {'masked': masked})
+        for document in documents:
+            Consent.record(document.patient, action, document=document)
+
+    @classmethod
+    @ModelView.button
+    def release_to_patient(cls, documents):
+        "The author releases documents once explained to the patient"
+        pool = Pool()
+        Consent = pool.get('gnuhealth.shared_record.consent')
+        professional = current_professional()
+        for document in documents:
+            if document.author != professional:
+                raise PrivacyError(gettext(
+                        'health_shared_record.msg_release_not_author',
+                        document=document.rec_name))
+        cls.write(documents, {'hidden_from_patient': False})
+        for document in documents:
+            Consent.record(document.patient, 'release', document=document)
+
+
+
+class BlockedProfessional(ModelSQL):
+    "Shared Record Blocked Professional"
+    __name__ = 'gnuhealth.shared_record.blocked_professional'
+
+    patient = fields.Many2One(
+        'gnuhealth.patient', "Patient", required=True, ondelete='CASCADE')
+    professional = fields.Many2One(
+        'gnuhealth.healthprofessional', "Professional", required=True,
+        ondelete='CASCADE')
+
+
+class Patient(metaclass=PoolMeta):
+    __name__ = 'gnuhealth.patient'
+
+    shared_record_blocked_professionals = fields.Many2Many(
+        'gnuhealth.shared_record.blocked_professional', 'patient',
+        'professional', "Blocked Professionals",
+        help="Professionals who see nothing of the patient's shared record.")
+    shared_record_opposition = fields.Boolean(
+        "Refuses the Shared Record",
+        help="No professional sees the patient's shared documents and "
+        "nothing more is published; GNU Health's own record is untouched.")
+    shared_record_emergency_opposition = fields.Boolean(
+        "Refuses Emergency Access",
+        help="No professional may declare an emergency to see the "
+        "patient's masked documents.")
+    shared_record_emergency_accesses = fields.One2Many(
+        'gnuhealth.shared_record.emergency_access', 'patient',
+        "Emergency Accesses", readonly=True)
+    shared_record_access_logs = fields.One2Many(
+        'gnuhealth.shared_record.access_log', 'patient', "Access History",
+        readonly=True)
+    shared_record_consents = fields.One2Many(
+        'gnuhealth.shared_record.consent', 'patient', "Privacy Choices",
+        readonly=True)
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        cls._buttons.update({
+                'refuse_shared_record': {
+                    'invisible': Eval('shared_record_opposition', False),
+                    'depends': ['shared_record_opposition'],
+                    },
+                'accept_shared_record': {
+                    'invisible': ~Eval('shared_record_opposition', False),
+                    'depends': ['shared_record_opposition'],
+                    },
+                'refuse_emergency_access': {
+                    'invisible': Eval(
+                        'shared_record_emergency_opposition', False),
+                    'depends': ['shared_record_emergency_opposition'],
+                    },
+                'accept_emergency_access': {
+                    'invisible': ~Eval(
+                        'shared_record_emergency_opposition', False),
+                    'depends': ['shared_record_emergency_opposition'],
+                    },
+                'block_professionals': {},
+                })
+
+    @staticmethod
+    def default_shared_record_opposition():
+        return False
+
+    @staticmethod
+    def default_shared_record_emergency_opposition():
+        return False
+
+    def is_user(self, user):
+        "Whether user is this patient logged in"
+        return bool(user and self.party.internal_user
+            and self.party.internal_user.id == user)
+
+    def has_emergency_access(self, professional):
+        EmergencyAccess = Pool().get(
+            'gnuhealth.shared_record.emergency_access')
+        if self.shared_record_emergency_opposition:
+            return False
+        return bool(EmergencyAccess.search([
+                    ('patient', '=', self.id),
+                    ('professional', '=', professional.id),
+                    ('valid', '=', True),
+                    ], limit=1))
+
+    @classmethod
+    def write(cls, *args):
+        "Keep a trail of every change of the patient's privacy choices"
+        Consent = Pool().get('gnuhealth.shared_record.consent')
+        actions = iter(args)
+        before = {}
+        for patients, values in zip(actions, actions):
+            if PRIVACY_FIELDS & set(values):
+                for patient in patients:
+                    before[patient.id] = patient.privacy_choices()
+        super().write(*args)
+        for patient in cls.browse(list(before)):
+            old, new = before[patient.id], patient.privacy_choices()
+            for name, on, off in [
+                    ('shared_record_opposition', 'opposition',
+                        'opposition_lifted'),
+                    ('shared_record_emergency_opposition',
+                        'emergency_opposition',
+                        'emergency_opposition_lifted')]:
+                if old[name] != new[name]:
+                    Consent.record(patient, on if new[name] else off)
+            blocked = new['blocked'] - old['blocked']
+            unblocked = old['blocked'] - new['blocked']
+            Professional = Pool().get('gnuhealth.healthprofessional')
+            for professional in Professional.browse(sorted(blocked)):
+                Consent.record(patient, 'block', professional=professional)
+            for professional in Professional.browse(sorted(unblocked)):
+                Consent.record(patient, 'unblock', professional=professional)
+
+    def privacy_choices(self):
+        return {
+            'shared_record_opposition': bool(self.shared_record_opposition),
+            'shared_record_emergency_opposition': bool(
+                self.shared_record_emergency_opposition),
+            'blocked': {
+                p.id for p in self.shared_record_blocked_professionals},
+            }
+
+    @classmethod
+    def check_privacy_actor(cls, patients):
+        "Only the patient, or staff at the patient's request, chooses"
+        user = Transaction().user
+        if user == 0 or is_staff():
+            return
+        for patient in patients:
+            if not patient.is_user(user):
+                raise PrivacyError(gettext(
+                        'health_shared_record.msg_privacy_other_patient',
+                        patient=patient.rec_name))
+
+    @classmethod
+    def _set_choice(cls, patients, name, value):
+        cls.check_privacy_actor(patients)
+        cls.write(patients, {name: value})
+
+    @classmethod
+    @ModelView.button
+    def refuse_shared_record(cls, patients):
+        cls._set_choice(patients, 'shared_record_opposition', True)
+
+    @classmethod
+    @ModelView.button
+    def accept_shared_record(cls, patients):
+        cls._set_choice(patients, 'shared_record_opposition', False)
+
+    @classmethod
+    @ModelView.button
+    def refuse_emergency_access(cls, patients):
+        cls._set_choice(patients, 'shared_record_emergency_opposition', True)
+
+    @classmethod
+    @ModelView.button
+    def accept_emergency_access(cls, patients):
+        cls._set_choice(
+            patients, 'shared_record_emergency_opposition', False)
+
+    @classmethod
+    @ModelView.button_action('health_shared_record.wizard_block')
+    def block_professionals(cls, patients):
+        cls.check_privacy_actor(patients)
+
+
+PRIVACY_FIELDS = {
+    'shared_record_opposition', 'shared_record_emergency_opposition',
+    'shared_record_blocked_professionals'}
+
+
+class BlockStart(ModelView):
+    "Block Professionals"
+    __name__ = 'gnuhealth.shared_record.block.start'
+
+    professionals = fields.Many2Many(
+        'gnuhealth.healthprofessional', None, None, "Blocked Professionals",
+        help="The professionals who see nothing of the shared record.")
+
+
+class Block(Wizard):
+    "Block Professionals"
+    __name__ = 'gnuhealth.shared_record.block'
+
+    start = StateView(
+        'gnuhealth.shared_record.block.start',
+        'health_shared_record.block_start_view_form', [
+            Button("Cancel", 'end', 'tryton-cancel'),
+            Button("Save", 'save', 'tryton-ok', default=True),
+            ])
+    save = StateTransition()
+
+    def default_start(self, fields):
+        return {
+            'professionals': [
+                p.id for p in self.record.shared_record_blocked_professionals],
+            }
+
+    def transition_save(self):
+        Patient = Pool().get('gnuhealth.patient')
+        Patient.check_privacy_actor([self.record])
+        Patient.write([self.record], {
+                'shared_record_blocked_professionals': [
+                    ('add', [p.id for p in self.start.professionals]),
+                    ('remove', [
+                            p.id for p in
+                            self.record.shared_record_blocked_professionals
+                            if p not in self.start.professionals]),
+                    ],
+                })
+        return 'end'
