@@ -52,6 +52,7 @@ setup(
             'pytest',
             'hypothesis',
             'psycopg2 >= 2.7',
+            'aiosmtpd',
             ],
         },
     zip_safe=False,

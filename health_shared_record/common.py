@@ -124,10 +124,11 @@ def send_email(to, subject, body):
     from email.message import EmailMessage
 
     from trytond.config import config
-    from trytond.sendmail import send_message_transactional
+    from trytond.sendmail import sendmail_transactional
+    sender = config.get('email', 'from')
     message = EmailMessage()
-    message['From'] = config.get('email', 'from')
+    message['From'] = sender
     message['To'] = to
     message['Subject'] = subject
     message.set_content(body)
-    send_message_transactional(message)
+    sendmail_transactional(sender, [to], message)

@@ -10,7 +10,7 @@ import os
 import tempfile
 import warnings
 
-from helpers import CDA_SCHEMA
+from helpers import CDA_SCHEMA, SMTP
 
 # passlib, which trytond uses, imports the crypt module that Python 3.11
 # deprecates: imported once here, quietly, it warns no test
@@ -19,6 +19,10 @@ with warnings.catch_warnings():
     import passlib.utils  # noqa: F401
 
 os.environ.setdefault('DB_CACHE', tempfile.mkdtemp(prefix='hsr-db-cache-'))
+# A real SMTP server on loopback receives the emails the module sends
+os.environ['TRYTOND_EMAIL__URI'] = f'smtp://127.0.0.1:{SMTP.start()}'
+os.environ['TRYTOND_EMAIL__FROM'] = 'shared-record@clinic.example'
+
 if CDA_SCHEMA.exists():
     os.environ.setdefault(
         'TRYTOND_HEALTH_SHARED_RECORD__CDA_SCHEMA', str(CDA_SCHEMA))

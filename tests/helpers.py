@@ -14,6 +14,47 @@ NO_SCHEMA = (
 PASSWORD = 'Shared-Record-2026'
 
 
+class _SMTPServer:
+    "An aiosmtpd server on a free loopback port, keeping what it receives"
+
+    def __init__(self):
+        self.messages = []
+        self._controller = None
+
+    def start(self):
+        import atexit
+        import email
+        import email.policy
+        import socket
+
+        from aiosmtpd.controller import Controller
+
+        server = self
+
+        class Handler:
+            async def handle_DATA(self, smtp, session, envelope):
+                server.messages.append(email.message_from_bytes(
+                        envelope.original_content,
+                        policy=email.policy.default))
+                return '250 OK'
+
+        with socket.socket() as probe:
+            probe.bind(('127.0.0.1', 0))
+            port = probe.getsockname()[1]
+        self._controller = Controller(
+            Handler(), hostname='127.0.0.1', port=port)
+        self._controller.start()
+        atexit.register(self._controller.stop)
+        return port
+
+    def received(self, to):
+        "Return the messages received for the address to"
+        return [m for m in self.messages if m['To'] == to]
+
+
+SMTP = _SMTPServer()
+
+
 def require_cda_schema():
     import pytest
     if not CDA_SCHEMA.exists():
