@@ -33,8 +33,7 @@ ONE_PATIENT = 1000
 # The columns of the patient's Shared Record tab, as the client reads them
 LIST_FIELDS = [
     'document_type', 'document_type.rec_name', 'effective_date', 'title',
-    'version', 'author', 'author.rec_name', 'confidentiality', 'masked',
-    'state']
+    'version', 'author_name', 'confidentiality', 'masked', 'state']
 
 
 def setup(count):
@@ -97,6 +96,7 @@ def setup(count):
                 'effective_date': dt.datetime(2020, 1, 1) + dt.timedelta(
                     hours=i),
                 'author': author.id,
+                'author_name': 'Author Doctor',
                 'institution': institution.id,
                 'state': 'withdrawn' if i % 50 == 0 else 'published',
                 'confidentiality': 'V' if i % 20 == 0 else 'N',

@@ -186,6 +186,9 @@ class Document(Workflow, ModelSQL, ModelView):
         'gnuhealth.healthprofessional', "Author", readonly=True,
         ondelete='RESTRICT',
         help="The health professional who published the document.")
+    author_name = fields.Char(
+        "Author Name", readonly=True,
+        help="The author's name as the published document gives it.")
     institution = fields.Many2One(
         'gnuhealth.institution', "Institution", ondelete='RESTRICT',
         states={
@@ -431,7 +434,7 @@ class Document(Workflow, ModelSQL, ModelView):
         default = default.copy() if default is not None else {}
         for name in [
                 'unique_id', 'set_id', 'version', 'content', 'sha256',
-                'size', 'replaces', 'published_date', 'author',
+                'size', 'replaces', 'published_date', 'author', 'author_name',
                 'withdrawal_reason', 'withdrawn_by', 'withdrawal_date']:
             default.setdefault(name, None)
         default.setdefault('state', 'draft')
@@ -457,6 +460,7 @@ class Document(Workflow, ModelSQL, ModelView):
         now = dt.datetime.now()
         for document in documents:
             document.author = author
+            document.author_name = author.rec_name
             document.published_date = now
             document.unique_id = configuration.new_unique_id()
             if document.replaces:

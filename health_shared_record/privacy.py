@@ -355,6 +355,15 @@ class Document(metaclass=PoolMeta):
                     'invisible': ~Eval('hidden_now', False),
                     'depends': ['hidden_now'],
                     },
+                'mask_for_patient': {
+                    'invisible': Eval('masked', False) | (
+                        Eval('state') != 'published'),
+                    'depends': ['masked', 'state'],
+                    },
+                'unmask_for_patient': {
+                    'invisible': ~Eval('masked', False),
+                    'depends': ['masked'],
+                    },
                 })
         # Opening, downloading and exporting a document are logged: those
         # calls write
@@ -498,6 +507,20 @@ class Document(metaclass=PoolMeta):
 
     @classmethod
     @ModelView.button
+    def mask_for_patient(cls, documents):
+        "Staff record the patient's choice to mask, at the patient's request"
+        with Transaction().set_context(shared_record_patient_request=True):
+            cls._set_masked(documents, True, 'mask')
+
+    @classmethod
+    @ModelView.button
+    def unmask_for_patient(cls, documents):
+        "Staff record the patient's choice to unmask, at the patient's request"
+        with Transaction().set_context(shared_record_patient_request=True):
+            cls._set_masked(documents, False, 'unmask')
+
+    @classmethod
+    @ModelView.button
     def release_to_patient(cls, documents):
         "The author releases documents once explained to the patient"
         pool = Pool()
@@ -532,6 +555,12 @@ class Patient(metaclass=PoolMeta):
         'gnuhealth.shared_record.blocked_professional', 'patient',
         'professional', "Blocked Professionals",
         help="Professionals who see nothing of the patient's shared record.")
+    # The same choices as rows, for the record rules: a Many2Many's "not
+    # where" becomes a correlated subquery that PostgreSQL estimates so
+    # high that it compiles the whole listing query
+    shared_record_blocks = fields.One2Many(
+        'gnuhealth.shared_record.blocked_professional', 'patient',
+        "Blocks", readonly=True)
     shared_record_opposition = fields.Boolean(
         "Refuses the Shared Record",
         help="No professional sees the patient's shared documents and "
