@@ -10,7 +10,7 @@ import pathlib
 import random
 import sys
 
-from proteus import Model, Wizard
+from proteus import Model, Report, Wizard
 from proteus import config as proteus_config
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / 'tests'))
@@ -19,6 +19,7 @@ from helpers import (  # noqa: E402
     create_professional, create_user, setup_clinic)
 
 TODAY = dt.date.today()
+PATIENT_LOGINS = {}
 CONDITIONS = [
     ('E11', 'Type 2 diabetes mellitus'),
     ('I10', 'Essential (primary) hypertension'),
@@ -270,6 +271,39 @@ def main(database, config_file):
     mistaken.save()
     mistaken.click('withdraw')
 
+    # The patient's side: two patients log in; Lucie masks her consult note
+    # and reads who opened it; Hugo Dubois blocks Dr Lefebvre, who declares
+    # an emergency on another patient
+    act_as(admin)
+    patient_group = 'health_shared_record.group_shared_record_patient'
+    for patient, login in [(patients[0], 'lucie'), (patients[1], 'hugod')]:
+        user = create_user(login, [patient_group])
+        party = Model.get('party.party')(patient.party.id)
+        party.internal_user = user
+        party.save()
+        PATIENT_LOGINS[login] = user
+    act_as(PATIENT_LOGINS['lucie'])
+    consult, = Model.get('gnuhealth.shared_record.document').find([
+            ('document_type.code', '=', '11488-4'),
+            ('state', '=', 'published'),
+            ])
+    consult.click('mask')
+    act_as(PATIENT_LOGINS['hugod'])
+    block = Wizard('gnuhealth.shared_record.block', [
+            Model.get('gnuhealth.patient')(patients[1].id)])
+    block.form.professionals.append(
+        Model.get('gnuhealth.healthprofessional')(doctor2.id))
+    block.execute('save')
+    act_as(doctor2_user)
+    Report('gnuhealth.shared_record.document.rendering').execute(
+        [Model.get('gnuhealth.shared_record.document')(consult.id)])
+    access = Model.get('gnuhealth.shared_record.emergency_access')()
+    access.patient = Model.get('gnuhealth.patient')(patients[3].id)
+    access.reason = 'Brought unconscious to the emergency room'
+    access.save()
+    act_as(doctor_user)
+
+    Document = Model.get('gnuhealth.shared_record.document')
     print('%d patients, %d documents' % (
             len(patients), len(Document.find([]))))
 
