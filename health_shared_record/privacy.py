@@ -105,8 +105,8 @@ class Rule(metaclass=PoolMeta):
 
 
 class AppendOnly(ModelSQL):
-    """A trail that nobody, administrators included, changes or deletes:
-    lines are created by the module alone"""
+    """A trail that nobody, administrators included, changes, deletes or
+    copies once written"""
     __slots__ = ()
 
     @classmethod
@@ -220,7 +220,7 @@ class Consent(AppendOnly, ModelView):
                         }])
 
 
-class EmergencyAccess(ModelSQL, ModelView):
+class EmergencyAccess(AppendOnly, ModelView):
     "Shared Record Emergency Access"
     __name__ = 'gnuhealth.shared_record.emergency_access'
 
@@ -277,18 +277,6 @@ class EmergencyAccess(ModelSQL, ModelView):
         accesses = super().create(vlist)
         cls.notify_patients(accesses)
         return accesses
-
-    @classmethod
-    def write(cls, *args):
-        raise AccessTrailError(gettext(
-                'health_shared_record.msg_trail_read_only',
-                trail=cls.__names__()['model']))
-
-    @classmethod
-    def delete(cls, accesses):
-        raise AccessTrailError(gettext(
-                'health_shared_record.msg_trail_read_only',
-                trail=cls.__names__()['model']))
 
     @classmethod
     def notify_patients(cls, accesses):
