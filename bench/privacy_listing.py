@@ -28,6 +28,8 @@ from trytond.tests.test_tryton import (  # noqa: E402
     DB_NAME, activate_module, db_exist, drop_db)
 from trytond.transaction import Transaction, check_access  # noqa: E402
 
+from clinic import create_clinic, create_doctors  # noqa: E402
+
 PATIENTS = 2000
 ONE_PATIENT = 1000
 # The columns of the patient's Shared Record tab, as the client reads them
@@ -39,36 +41,13 @@ LIST_FIELDS = [
 def setup(count):
     pool = Pool()
     Party = pool.get('party.party')
-    Company = pool.get('company.company')
-    Currency = pool.get('currency.currency')
-    Institution = pool.get('gnuhealth.institution')
-    User = pool.get('res.user')
-    ModelData = pool.get('ir.model.data')
-    Professional = pool.get('gnuhealth.healthprofessional')
     Patient = pool.get('gnuhealth.patient')
     Document = pool.get('gnuhealth.shared_record.document')
     DocumentType = pool.get('gnuhealth.shared_record.document.type')
 
-    currency, = Currency.create([{
-                'name': 'Euro', 'code': 'EUR', 'symbol': '€'}])
-    clinic, = Party.create([{'name': 'Bench Clinic', 'is_institution': True,
-                'create_target': False}])
-    company, = Company.create([{'party': clinic, 'currency': currency}])
-    institution, = Institution.create([{'party': clinic, 'code': 'BENCH',
-                'institution_type': 'clinic', 'public_level': 'private'}])
-    doctor_group = ModelData.get_id('health', 'group_health_doctor')
-    users = User.create([{
-                'name': name, 'login': name,
-                'groups': [('add', [doctor_group])],
-                'companies': [('add', [company.id])], 'company': company}
-            for name in ['reader', 'author', 'blocked']])
-    parties = [Party.create([{
-                    'name': user.name.title(), 'lastname': 'Doctor',
-                    'is_person': True, 'is_healthprof': True, 'gender': 'f',
-                    'internal_user': user, 'create_target': False,
-                    'fed_country': None}])[0] for user in users]
-    reader, author, blocked = Professional.create([{
-                'party': p, 'institution': institution} for p in parties])
+    company, institution = create_clinic()
+    users, (reader, author, blocked) = create_doctors(
+        ['reader', 'author', 'blocked'], company, institution)
 
     patient_parties = [Party.create([{
                     'name': f'Given{i}', 'lastname': f'Family{i}',

@@ -40,6 +40,8 @@ from trytond.transaction import Transaction  # noqa: E402
 
 from health_shared_record import cda  # noqa: E402
 
+from clinic import create_clinic, create_doctors  # noqa: E402
+
 BATCH = 100
 
 
@@ -47,13 +49,6 @@ def setup(count):
     "Create the clinic, a doctor and the patients; return the doctor's user"
     pool = Pool()
     Party = pool.get('party.party')
-    Company = pool.get('company.company')
-    Currency = pool.get('currency.currency')
-    Institution = pool.get('gnuhealth.institution')
-    User = pool.get('res.user')
-    Group = pool.get('res.group')
-    ModelData = pool.get('ir.model.data')
-    Professional = pool.get('gnuhealth.healthprofessional')
     Patient = pool.get('gnuhealth.patient')
     Pathology = pool.get('gnuhealth.pathology')
     Template = pool.get('product.template')
@@ -63,23 +58,8 @@ def setup(count):
     Disease = pool.get('gnuhealth.patient.disease')
     Vaccination = pool.get('gnuhealth.vaccination')
 
-    currency, = Currency.create([{'name': 'Euro', 'code': 'EUR',
-                'symbol': '€'}])
-    clinic, = Party.create([{'name': 'Bench Clinic', 'is_institution': True,
-                'create_target': False}])
-    company, = Company.create([{'party': clinic, 'currency': currency}])
-    institution, = Institution.create([{'party': clinic, 'code': 'BENCH',
-                'institution_type': 'clinic', 'public_level': 'private'}])
-    doctor_group = Group(ModelData.get_id('health', 'group_health_doctor'))
-    user, = User.create([{'name': 'Doctor', 'login': 'doctor',
-                'groups': [('add', [doctor_group.id])],
-                'companies': [('add', [company.id])], 'company': company}])
-    doctor_party, = Party.create([{'name': 'Claire', 'lastname': 'Martin',
-                'is_person': True, 'is_healthprof': True, 'gender': 'f',
-                'internal_user': user, 'create_target': False,
-                'fed_country': None}])
-    Professional.create([{'party': doctor_party, 'institution': institution,
-                'code': '10101010101'}])
+    company, institution = create_clinic()
+    (user,), _ = create_doctors(['doctor'], company, institution)
 
     conditions = Pathology.create([
             {'code': c, 'name': n} for c, n in [
