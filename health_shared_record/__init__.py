@@ -37,6 +37,7 @@ def register():
     Pool.register(
         document.AddFile,
         privacy.Block,
+        privacy.OpenOwn,
         module='health_shared_record', type_='wizard')
     Pool.register(
         document.DocumentReport,

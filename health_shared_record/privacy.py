@@ -16,7 +16,9 @@ from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Eval
 from trytond.rpc import RPC
 from trytond.transaction import Transaction
-from trytond.wizard import Button, StateTransition, StateView, Wizard
+from trytond.pyson import PYSONEncoder
+from trytond.wizard import (
+    Button, StateAction, StateTransition, StateView, Wizard)
 
 from .common import current_professional, send_email
 from .exceptions import (
@@ -743,3 +745,25 @@ class Block(Wizard):
                     ],
                 })
         return 'end'
+
+
+class OpenOwn(Wizard):
+    "Open My Shared Record"
+    __name__ = 'gnuhealth.shared_record.open_own'
+
+    start = StateAction('health_shared_record.act_patient_own')
+
+    def do_start(self, action):
+        Patient = Pool().get('gnuhealth.patient')
+        user = Transaction().user
+        patients = Patient.search([
+                ('party.internal_user', '=', user),
+                ])
+        if not patients:
+            raise PrivacyError(gettext(
+                    'health_shared_record.msg_no_own_patient'))
+        # A form-first window without a record would open a new patient
+        action['res_id'] = [p.id for p in patients]
+        action['pyson_domain'] = PYSONEncoder().encode(
+            [('id', 'in', [p.id for p in patients])])
+        return action, {}

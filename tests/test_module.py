@@ -1,11 +1,54 @@
 # This file is part of health_shared_record.  Licensed under the GNU General
 # Public License v3 or later; see the COPYING file at the top of the project.
-from trytond.tests.test_tryton import ModuleTestCase
+from lxml import etree
+
+from trytond.pool import Pool
+from trytond.tests.test_tryton import ModuleTestCase, with_transaction
+
+# The column types that Tryton's web client (sao 7.0) can draw in a list; a
+# datetime must be split into widget="date" and widget="time" columns, or the
+# client stops on the view without a word from the server.
+LIST_WIDGETS = {
+    'binary', 'boolean', 'callto', 'char', 'date', 'dict', 'email', 'float',
+    'image', 'integer', 'many2many', 'many2one', 'numeric', 'one2many',
+    'one2one', 'progressbar', 'reference', 'selection', 'multiselection',
+    'sip', 'text', 'time', 'timedelta', 'url'}
 
 
 class SharedRecordTestCase(ModuleTestCase):
     "Tryton's own checks of the module: views, fields, access, buttons"
     module = 'health_shared_record'
+
+    @with_transaction()
+    def test_list_columns_drawable_by_web_client(self):
+        "Every list column of the module, embedded ones included, has a widget"
+        pool = Pool()
+        View = pool.get('ir.ui.view')
+        bad = []
+
+        def check(model, arch, fields, where):
+            for node in etree.fromstring(arch).iter('field'):
+                name = node.get('name')
+                widget = node.get('widget') or fields[name]['type']
+                if widget not in LIST_WIDGETS:
+                    bad.append(f'{where} {model}.{name}: {widget}')
+
+        views = View.search([
+                ('module', '=', self.module),
+                ('inherit', '=', None),
+                ])
+        for view in views:
+            Model = pool.get(view.model)
+            result = Model.fields_view_get(view.id, view.type)
+            if view.type == 'tree':
+                check(view.model, result['arch'], result['fields'], view.name)
+            for name, field in result['fields'].items():
+                for type_, sub in (field.get('views') or {}).items():
+                    if type_ == 'tree':
+                        check(
+                            field['relation'], sub['arch'], sub['fields'],
+                            f'{view.name}/{name}')
+        self.assertEqual(bad, [])
 
 
 del ModuleTestCase
