@@ -42,6 +42,7 @@ setup(
     install_requires=[
         'gnuhealth >= 5.0, < 5.1',
         'trytond >= 7.0, < 7.1',
+        'icalendar >= 5',
         'lxml',
         'python-sql',
         ],

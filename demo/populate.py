@@ -303,6 +303,12 @@ def main(database, config_file):
     access.save()
     act_as(doctor_user)
 
+    # Every patient's prevention calendar, as the nightly cron makes it
+    act_as(admin)
+    Patient = Model.get('gnuhealth.patient')
+    Patient.click(Patient.find([]), 'compute_prevention')
+    act_as(doctor_user)
+
     Document = Model.get('gnuhealth.shared_record.document')
     print('%d patients, %d documents' % (
             len(patients), len(Document.find([]))))

@@ -4,7 +4,7 @@ from trytond.pool import Pool
 
 from . import (
     condition, configuration, document, evaluation, medicament, medication,
-    patient, prescription, privacy, professional, vaccination)
+    patient, prescription, prevention, privacy, professional, vaccination)
 
 __all__ = ['register']
 
@@ -33,12 +33,27 @@ def register():
         privacy.BlockStart,
         privacy.Document,
         privacy.Patient,
+        prevention.Rule,
+        prevention.RuleMedicament,
+        prevention.Reminder,
+        prevention.Notice,
+        prevention.DismissStart,
+        prevention.ImmunizationSchedule,
+        prevention.Cron,
+        prevention.Patient,
+        prevention.Party,
+        prevention.Vaccination,
+        prevention.PatientProcedure,
+        prevention.PatientDisease,
+        prevention.Document,
         module='health_shared_record', type_='model')
     Pool.register(
         document.AddFile,
         privacy.Block,
         privacy.OpenOwn,
+        prevention.Dismiss,
         module='health_shared_record', type_='wizard')
     Pool.register(
         document.DocumentReport,
+        prevention.CalendarReport,
         module='health_shared_record', type_='report')

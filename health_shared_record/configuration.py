@@ -74,6 +74,15 @@ class Configuration(ModelSingleton, ModelSQL, ModelView):
         domain=[('max_file_size', '>', 0)],
         help="The largest external file that can be added to a record.")
 
+    prevention_horizon = fields.Integer(
+        "Prevention Horizon (days)",
+        domain=['OR',
+            ('prevention_horizon', '=', None),
+            ('prevention_horizon', '>=', 0),
+            ],
+        help="How far ahead upcoming prevention key dates are shown; "
+        "365 when empty.")
+
     @classmethod
     def __register__(cls, module):
         super().__register__(module)

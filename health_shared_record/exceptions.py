@@ -42,3 +42,11 @@ class EmergencyAccessError(UserError):
 
 class AccessTrailError(AccessError):
     pass
+
+
+class PreventionRuleError(ValidationError):
+    pass
+
+
+class PreventionError(UserError):
+    pass

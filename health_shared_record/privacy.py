@@ -31,6 +31,8 @@ USER_RULE_MODELS = {
     'gnuhealth.shared_record.emergency_access',
     'gnuhealth.shared_record.consent',
     'gnuhealth.patient',
+    'gnuhealth.prevention.reminder',
+    'gnuhealth.prevention.notice',
     }
 
 ACCESS_MODES = [
