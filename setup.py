@@ -45,6 +45,7 @@ setup(
         'icalendar >= 5',
         'lxml',
         'python-sql',
+        'requests',
         ],
     extras_require={
         'postgresql': ['psycopg2 >= 2.7'],
@@ -54,6 +55,7 @@ setup(
             'hypothesis',
             'psycopg2 >= 2.7',
             'aiosmtpd',
+            'fhir.resources >= 8, < 9',
             ],
         },
     zip_safe=False,

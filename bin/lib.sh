@@ -67,6 +67,17 @@ ensure_web_client() {
     WEB_ROOT="$root"
 }
 
+# The FHIR server the exchange tests talk to (Medplum's, from npm)
+ensure_fhir_server() {
+    local dir="$ROOT/tests/fhir_server"
+    command -v npm >/dev/null || die "Node.js and npm are needed for the FHIR test server"
+    if [ ! -f "$dir/node_modules/.package-lock.json" ] \
+            || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+        say "Installing the FHIR test server (Medplum) from npm"
+        (cd "$dir" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+    fi
+}
+
 pg_answers() {
     "$VENV/bin/python" - "$1" <<'PY'
 import sys

@@ -3,8 +3,9 @@
 from trytond.pool import Pool
 
 from . import (
-    condition, configuration, document, evaluation, medicament, medication,
-    patient, prescription, prevention, privacy, professional, vaccination)
+    condition, configuration, document, evaluation, exchange, medicament,
+    medication, patient, prescription, prevention, privacy, professional,
+    vaccination)
 
 __all__ = ['register']
 
@@ -46,6 +47,9 @@ def register():
         prevention.PatientProcedure,
         prevention.PatientDisease,
         prevention.Document,
+        exchange.Configuration,
+        exchange.Document,
+        exchange.Cron,
         module='health_shared_record', type_='model')
     Pool.register(
         document.AddFile,

@@ -50,3 +50,7 @@ class PreventionRuleError(ValidationError):
 
 class PreventionError(UserError):
     pass
+
+
+class ExchangeError(UserError):
+    pass

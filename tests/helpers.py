@@ -55,6 +55,58 @@ class _SMTPServer:
 SMTP = _SMTPServer()
 
 
+class FHIRServer:
+    """Medplum's FHIR R4 server (tests/fhir_server) on a free loopback port:
+    a real peer that no one here wrote"""
+
+    def __init__(self):
+        self.process = None
+        self.url = None
+
+    def start(self):
+        import atexit
+        import subprocess
+        directory = pathlib.Path(__file__).parent / 'fhir_server'
+        self.process = subprocess.Popen(
+            ['node', 'server.mjs', '0'], cwd=directory,
+            stdout=subprocess.PIPE, text=True)
+        line = self.process.stdout.readline()
+        if not line.startswith('listening '):
+            self.stop()
+            raise RuntimeError(f'the FHIR server did not start: {line!r}')
+        self.url = f'http://127.0.0.1:{int(line.split()[1])}'
+        atexit.register(self.stop)
+        return self.url
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+
+    def search(self, resource_type, **params):
+        "The resources the server holds, read with plain requests"
+        import requests
+        params.setdefault('_count', '1000')
+        response = requests.get(
+            f'{self.url}/{resource_type}', params=params, timeout=30)
+        response.raise_for_status()
+        return [e['resource'] for e in response.json().get('entry', [])]
+
+    def read(self, reference):
+        import requests
+        response = requests.get(f'{self.url}/{reference}', timeout=30)
+        response.raise_for_status()
+        return response.json()
+
+
+def free_port():
+    "A loopback port where nothing listens"
+    import socket
+    with socket.socket() as probe:
+        probe.bind(('127.0.0.1', 0))
+        return probe.getsockname()[1]
+
+
 def require_cda_schema():
     import pytest
     if not CDA_SCHEMA.exists():
