@@ -401,7 +401,7 @@ def _section(out, section):
 
 @lru_cache(maxsize=256)
 def _section_start(code, system, display, title):
-    return (f'<component><section>'
+    return ('<component><section>'
         + _code_start('code', code, system, display, None)
         + f'/><title>{_t(title)}</title>')
 

@@ -6,7 +6,6 @@ from trytond.i18n import gettext
 from trytond.model import ModelView, fields
 from trytond.pool import Pool, PoolMeta
 from trytond.tools import grouped_slice
-from trytond.transaction import Transaction
 
 from . import cda
 from .common import SharedRecordOrigin, label

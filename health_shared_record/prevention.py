@@ -17,7 +17,7 @@ from trytond.i18n import gettext
 from trytond.model import (
     DeactivableMixin, Index, ModelSQL, ModelView, Unique, fields)
 from trytond.pool import Pool, PoolMeta
-from trytond.pyson import Eval, If
+from trytond.pyson import Eval
 from trytond.report import Report
 from trytond.tools import grouped_slice, reduce_ids
 from trytond.transaction import Transaction, without_check_access
@@ -47,6 +47,11 @@ AGE_UNITS = [
     ('weeks', "Weeks"),
     ('days', "Days"),
     ]
+# The campaign's days matter only for yearly campaigns
+CAMPAIGN_STATES = {
+    'invisible': Eval('kind') != 'campaign',
+    'required': Eval('kind') == 'campaign',
+    }
 NULL = '\\N'  # in COPY's text format
 # Vaccines are the J07 group of the WHO ATC classification
 VACCINE_ATC = re.compile(r'^J07')
@@ -129,25 +134,13 @@ class Rule(DeactivableMixin, ModelSQL, ModelView):
         help="The interval after the first event, when it differs, e.g. "
         "12 for two cytologies one year apart, then every 36 months.")
     campaign_start_month = fields.Integer(
-        "Campaign Start Month", states={
-            'invisible': Eval('kind') != 'campaign',
-            'required': Eval('kind') == 'campaign',
-            })
+        "Campaign Start Month", states=CAMPAIGN_STATES)
     campaign_start_day = fields.Integer(
-        "Campaign Start Day", states={
-            'invisible': Eval('kind') != 'campaign',
-            'required': Eval('kind') == 'campaign',
-            })
+        "Campaign Start Day", states=CAMPAIGN_STATES)
     campaign_end_month = fields.Integer(
-        "Campaign End Month", states={
-            'invisible': Eval('kind') != 'campaign',
-            'required': Eval('kind') == 'campaign',
-            })
+        "Campaign End Month", states=CAMPAIGN_STATES)
     campaign_end_day = fields.Integer(
-        "Campaign End Day", states={
-            'invisible': Eval('kind') != 'campaign',
-            'required': Eval('kind') == 'campaign',
-            })
+        "Campaign End Day", states=CAMPAIGN_STATES)
     grace_days = fields.Integer(
         "Grace Period (days)", required=True,
         help="A reminder turns overdue this many days after its due date.")
