@@ -162,6 +162,11 @@ def resource_id(*parts):
     return hashlib.sha256('|'.join(parts).encode('utf-8')).hexdigest()[:64]
 
 
+def urn_uuid(*parts):
+    "A stable urn:uuid for what the parts name"
+    return uuid.UUID(resource_id(*parts)[:32]).urn
+
+
 def _identifier(system, value):
     if not value:
         return None
@@ -245,8 +250,8 @@ def _entry(resource, method, url, full_url, condition=None):
 
 def provide_bundle(documents, source_id):
     """The ITI-65 Provide Document Bundle for the documents: a SubmissionSet
-    List, then each Binary and DocumentReference; also the documents they
-    replace, updated to superseded"""
+    List, then each Binary and DocumentReference (a replaced version is
+    sent on its own, with its new status)"""
     entries, items = [], []
     for document in documents:
         binary_id = resource_id('Binary', document.unique_id)
@@ -255,8 +260,8 @@ def provide_bundle(documents, source_id):
                     'contentType': document.mime_type,
                     'data': base64.b64encode(document.content).decode(),
                     }, 'PUT', f'Binary/{binary_id}',
-                f'urn:uuid:{uuid.UUID(binary_id[:32])}'))
-        full_url = f'urn:uuid:{uuid.UUID(resource_id("Doc", document.unique_id)[:32])}'  # noqa: E501
+                urn_uuid('Binary', document.unique_id)))
+        full_url = urn_uuid('DocumentReference', document.unique_id)
         master = identifier_value(document.unique_id)
         entries.append(_entry(
                 document_reference(document), 'PUT',
@@ -264,11 +269,9 @@ def provide_bundle(documents, source_id):
                 full_url))
         items.append({'item': {'reference': full_url}})
     first = documents[0]
-    submission = identifier_value(
-        'urn:uuid:' + str(uuid.UUID(resource_id(
-                    'SubmissionSet', *[
-                        d.unique_id + d.state + str(d.masked)
-                        for d in documents])[:32])))
+    # A new submission for each change, the same one for each retry
+    submission = urn_uuid('SubmissionSet', *[
+            f'{d.unique_id} {d.state} {d.masked}' for d in documents])
     entries.insert(0, _entry({
                 'resourceType': 'List',
                 'status': 'current',
@@ -285,6 +288,6 @@ def provide_bundle(documents, source_id):
                 'source': {'identifier': _identifier(None, source_id)},
                 'entry': items,
                 }, 'POST', 'List',
-            f'urn:uuid:{uuid.UUID(resource_id("List", submission)[:32])}',
+            urn_uuid('List', submission),
             condition=f'identifier={RFC3986}|{submission}'))
     return {'resourceType': 'Bundle', 'type': 'transaction', 'entry': entries}
