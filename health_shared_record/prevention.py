@@ -737,7 +737,9 @@ class Reminder(ModelSQL, ModelView):
     @classmethod
     def record_dismissal(cls, reminders, reason, note=None, done_date=None):
         "Dismiss the reminders: staff for any reason, patients refuse"
+        Patient = Pool().get('gnuhealth.patient')
         user = Transaction().user
+        Patient.check_privacy_actor(list({r.patient for r in reminders}))
         for reminder in reminders:
             if reminder.patient.is_user(user) and reason != 'refusal':
                 raise PreventionError(gettext(
