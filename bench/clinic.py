@@ -1,6 +1,8 @@
 # This file is part of health_shared_record.  Licensed under the GNU General
 # Public License v3 or later; see the COPYING file at the top of the project.
 """The clinic the benchmarks start from, made with the ORM as user 0"""
+import datetime as dt
+
 from trytond.pool import Pool
 
 
@@ -44,3 +46,16 @@ def create_doctors(logins, company, institution):
     professionals = Professional.create([{
                 'party': p, 'institution': institution} for p in parties])
     return users, professionals
+
+
+def create_patient_parties(count, values=lambda i: {}):
+    """Create the parties of count patients, Given<i> Family<i>, women born
+    on 1 January 1960 unless values(i) says otherwise"""
+    Party = Pool().get('party.party')
+    # One at a time: GNU Health numbers parties in create() per call
+    return [Party.create([{
+                    'name': f'Given{i}', 'lastname': f'Family{i}',
+                    'is_person': True, 'is_patient': True, 'gender': 'f',
+                    'create_target': False, 'fed_country': None,
+                    'dob': dt.date(1960, 1, 1), **values(i)}])[0]
+        for i in range(count)]

@@ -37,7 +37,8 @@ from trytond.tests.test_tryton import (  # noqa: E402
     DB_NAME, activate_module, db_exist, drop_db)
 from trytond.transaction import Transaction  # noqa: E402
 
-from clinic import create_clinic, create_doctors  # noqa: E402
+from clinic import (  # noqa: E402
+    create_clinic, create_doctors, create_patient_parties)
 from helpers import FHIRServer  # noqa: E402
 
 PATIENTS = 100
@@ -46,21 +47,13 @@ PATIENTS = 100
 def setup(count):
     "Make 2 × count published documents, not yet sent"
     pool = Pool()
-    Party = pool.get('party.party')
     Patient = pool.get('gnuhealth.patient')
     Document = pool.get('gnuhealth.shared_record.document')
     DocumentType = pool.get('gnuhealth.shared_record.document.type')
     company, institution = create_clinic()
     users, (author,) = create_doctors(['author'], company, institution)
-    parties = [Party.create([{
-                    'name': f'Given{i}', 'lastname': f'Family{i}',
-                    'is_person': True, 'is_patient': True, 'gender': 'f',
-                    'create_target': False, 'fed_country': None,
-                    'dob': dt.date(1960, 1, 1)}])[0]
-        for i in range(PATIENTS)]
-    patients = Patient.search([('party', 'in', [p.id for p in parties])])
-    if not patients:
-        patients = Patient.create([{'party': p.id} for p in parties])
+    patients = Patient.create([
+            {'party': p.id} for p in create_patient_parties(PATIENTS)])
     note, = DocumentType.search([('code', '=', '11488-4')])
     # A consult note's size; publishing itself is measured elsewhere
     content = b'<ClinicalDocument>' + b'x' * 6000 + b'</ClinicalDocument>'

@@ -28,7 +28,8 @@ from trytond.tests.test_tryton import (  # noqa: E402
     DB_NAME, activate_module, db_exist, drop_db)
 from trytond.transaction import Transaction, check_access  # noqa: E402
 
-from clinic import create_clinic, create_doctors  # noqa: E402
+from clinic import (  # noqa: E402
+    create_clinic, create_doctors, create_patient_parties)
 
 PATIENTS = 2000
 ONE_PATIENT = 1000
@@ -40,7 +41,6 @@ LIST_FIELDS = [
 
 def setup(count):
     pool = Pool()
-    Party = pool.get('party.party')
     Patient = pool.get('gnuhealth.patient')
     Document = pool.get('gnuhealth.shared_record.document')
     DocumentType = pool.get('gnuhealth.shared_record.document.type')
@@ -49,12 +49,7 @@ def setup(count):
     users, (reader, author, blocked) = create_doctors(
         ['reader', 'author', 'blocked'], company, institution)
 
-    patient_parties = [Party.create([{
-                    'name': f'Given{i}', 'lastname': f'Family{i}',
-                    'is_person': True, 'is_patient': True, 'gender': 'f',
-                    'create_target': False, 'fed_country': None,
-                    'dob': dt.date(1960, 1, 1)}])[0]
-        for i in range(PATIENTS)]
+    patient_parties = create_patient_parties(PATIENTS)
     patients = Patient.create([{
                 'party': p, 'primary_care_doctor': author,
                 'shared_record_blocked_professionals': [

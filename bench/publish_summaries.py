@@ -40,7 +40,8 @@ from trytond.transaction import Transaction  # noqa: E402
 
 from health_shared_record import cda  # noqa: E402
 
-from clinic import create_clinic, create_doctors  # noqa: E402
+from clinic import (  # noqa: E402
+    create_clinic, create_doctors, create_patient_parties)
 
 BATCH = 100
 
@@ -48,7 +49,6 @@ BATCH = 100
 def setup(count):
     "Create the clinic, a doctor and the patients; return the doctor's user"
     pool = Pool()
-    Party = pool.get('party.party')
     Patient = pool.get('gnuhealth.patient')
     Pathology = pool.get('gnuhealth.pathology')
     Template = pool.get('product.template')
@@ -81,14 +81,9 @@ def setup(count):
             for t, atc in zip(templates, [
                     'A10BA02', 'C08CA01', 'J07CA02', 'J07BB02', 'J07AL02'])])
 
-    # One at a time: GNU Health numbers parties in create() per call
-    parties = [Party.create([values])[0] for values in [{
-                'name': f'Given{i}', 'lastname': f'Family{i}',
-                'is_person': True, 'is_patient': True,
-                'gender': 'f' if i % 2 else 'm', 'create_target': False,
-                'fed_country': None,
-                'dob': dt.date(1940 + i % 60, 1 + i % 12, 1 + i % 28)}
-            for i in range(count)]]
+    parties = create_patient_parties(count, lambda i: {
+            'gender': 'f' if i % 2 else 'm',
+            'dob': dt.date(1940 + i % 60, 1 + i % 12, 1 + i % 28)})
     patients = Patient.create([{'party': p} for p in parties])
     Disease.create([{
                 'patient': p, 'pathology': c, 'is_active': True,
