@@ -3,9 +3,9 @@
 from trytond.pool import Pool
 
 from . import (
-    condition, configuration, document, evaluation, exchange, medicament,
-    medication, patient, prescription, prevention, privacy, professional,
-    vaccination)
+    condition, configuration, document, entry, evaluation, exchange,
+    medicament, medication, patient, prescription, prevention, privacy,
+    professional, vaccination)
 
 __all__ = ['register']
 
@@ -49,7 +49,11 @@ def register():
         prevention.Document,
         exchange.Configuration,
         exchange.Document,
+        exchange.Patient,
+        exchange.Fetch,
         exchange.Cron,
+        entry.Entry,
+        entry.Patient,
         module='health_shared_record', type_='model')
     Pool.register(
         document.AddFile,

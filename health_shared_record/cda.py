@@ -501,6 +501,13 @@ def schema_errors(content, path):
     return [f'line {e.line}: {e.message}' for e in xml_schema.error_log]
 
 
+_NO_DOCTYPE = 'document type declarations are not accepted'
+# A DOCTYPE in the prolog, after the XML declaration and comments
+_DOCTYPE = re.compile(
+    rb'^(?:\xef\xbb\xbf)?\s*(?:<\?xml[^>]*\?>)?\s*(?:<!--.*?-->\s*)*<!DOCTYPE',
+    re.DOTALL)
+
+
 def safe_parser(max_size=None):
     """Return a parser that loads no DTD, expands no entity and reaches no
     network, so that a hostile document cannot make it read a file, call a
@@ -515,8 +522,7 @@ def parse(content):
     "Parse CDA bytes safely; raise etree.XMLSyntaxError when malformed"
     root = etree.fromstring(content, parser=safe_parser())
     if root.getroottree().docinfo.doctype:
-        raise etree.XMLSyntaxError(
-            'document type declarations are not accepted', None, 0, 0)
+        raise etree.XMLSyntaxError(_NO_DOCTYPE, None, 0, 0)
     return root.getroottree()
 
 
@@ -626,3 +632,203 @@ def _display_ts(value):
     if len(value) >= 8 and value[:8].isdigit():
         return f'{value[0:4]}-{value[4:6]}-{value[6:8]}'
     return value
+
+
+# Reading the documents other clinics publish: the sections whose entries
+# become data in the patient's shared record, and what they hold
+ENTRY_SECTIONS = {
+    '11450-4': 'problem',
+    '48765-2': 'allergy',
+    '10160-0': 'medication',
+    '11369-6': 'immunization',
+    }
+CODE_SYSTEMS = {
+    ICD10: 'ICD-10',
+    SNOMED: 'SNOMED CT',
+    ATC: 'ATC',
+    LOINC: 'LOINC',
+    '2.16.840.1.113883.12.292': 'CVX',
+    }
+# A document may carry at most this many entries
+MAX_ENTRIES = 5000
+
+
+@dataclass
+class Entry:
+    "A problem, allergy, medication or immunization read from a document"
+    kind: str
+    name: str
+    code: Optional[str] = None
+    system: Optional[str] = None
+    start: Optional[dt.date] = None
+    end: Optional[dt.date] = None
+    status: Optional[str] = None
+    dose_number: Optional[int] = None
+    lot: Optional[str] = None
+
+
+@dataclass
+class Content:
+    "What a received CDA document says of itself"
+    title: str
+    effective_time: Optional[dt.datetime]
+    version: int
+    patient_ids: set
+    custodian: str
+    entries: list
+
+
+class ContentError(ValueError):
+    "The bytes are not a CDA document this module accepts"
+
+
+def read_ts(value):
+    "The datetime (UTC, naive) or date of an HL7 TS, None if unreadable"
+    if not value or len(value) < 8 or not value[:8].isdigit():
+        return None
+    try:
+        if len(value) < 12:
+            return dt.date(int(value[0:4]), int(value[4:6]), int(value[6:8]))
+        digits = value[:14].ljust(14, '0')
+        moment = dt.datetime(
+            int(digits[0:4]), int(digits[4:6]), int(digits[6:8]),
+            int(digits[8:10]), int(digits[10:12]), int(digits[12:14]))
+        zone = re.search(r'([+-])(\d{2})(\d{2})$', value[12:])
+        if zone:
+            offset = dt.timedelta(
+                hours=int(zone.group(2)), minutes=int(zone.group(3)))
+            moment -= offset if zone.group(1) == '+' else -offset
+        return moment
+    except ValueError:
+        return None
+
+
+def _date(value):
+    moment = read_ts(value)
+    return moment.date() if isinstance(moment, dt.datetime) else moment
+
+
+def _coded(element):
+    "name, code, system of a CD element (its originalText when uncoded)"
+    if element is None:
+        return None, None, None
+    code = element.get('code')
+    system = element.get('codeSystem')
+    name = (element.get('displayName')
+        or (element.findtext(_q('originalText')) or '').strip() or code)
+    return name, code, CODE_SYSTEMS.get(system, system) if code else None
+
+
+def _times(element):
+    "start and end dates of an act's effectiveTime"
+    start = end = None
+    for time in element.iterfind(_q('effectiveTime')):
+        if time.get('value'):
+            start = start or _date(time.get('value'))
+        low, high = time.find(_q('low')), time.find(_q('high'))
+        if low is not None:
+            start = start or _date(low.get('value'))
+        if high is not None:
+            end = end or _date(high.get('value'))
+    return start, end
+
+
+def _observation_entry(kind, observation):
+    value = None
+    for candidate in observation.iterfind(_q('value')):
+        value = candidate
+        break
+    name, code, system = _coded(value)
+    if not name:
+        name = (value.text or '').strip() if value is not None else ''
+    if not name:
+        name, code, system = _coded(observation.find(_q('code')))
+    start, end = _times(observation)
+    status = observation.find(_q('statusCode'))
+    return Entry(
+        kind, name or '', code, system, start, end,
+        status.get('code') if status is not None else None)
+
+
+def _administration_entry(kind, administration):
+    material = administration.find(_q(
+            'consumable/manufacturedProduct/manufacturedMaterial'))
+    name = code = system = lot = None
+    if material is not None:
+        name, code, system = _coded(material.find(_q('code')))
+        name = (material.findtext(_q('name')) or '').strip() or name
+        lot = (material.findtext(_q('lotNumberText')) or '').strip() or None
+    start, end = _times(administration)
+    status = administration.find(_q('statusCode'))
+    dose_number = None
+    repeat = administration.find(_q('repeatNumber'))
+    values = [repeat.get('value')] if repeat is not None else []
+    for observation in administration.iterfind(_q(
+                'entryRelationship/observation')):
+        code_element = observation.find(_q('code'))
+        value = observation.find(_q('value'))
+        if (code_element is not None and value is not None
+                and code_element.get('code') == DOSE_NUMBER.code):
+            values.append(value.get('value'))
+    for value in values:
+        if value and value.isdigit() and len(value) < 4:
+            dose_number = int(value)
+            break
+    return Entry(
+        kind, name or '', code, system, start, end,
+        status.get('code') if status is not None else None, dose_number,
+        lot)
+
+
+def read_content(content, max_entries=MAX_ENTRIES):
+    """Read a received CDA document safely: no DTD, no entity, no network,
+    libxml2's depth and size limits, at most max_entries entries"""
+    if _DOCTYPE.match(content):
+        # Refused before the parser sees a single entity
+        raise ContentError(_NO_DOCTYPE)
+    try:
+        root = parse(content).getroot()
+    except etree.XMLSyntaxError as error:
+        raise ContentError(error.msg or str(error)) from None
+    except ValueError as error:
+        raise ContentError(str(error)) from None
+    if root.tag != f'{{{NS}}}ClinicalDocument':
+        raise ContentError('not a ClinicalDocument')
+    patient_ids = {
+        (element.get('root'), element.get('extension'))
+        for element in root.iterfind(_q('recordTarget/patientRole/id'))}
+    version = root.find(_q('versionNumber'))
+    version = version.get('value') if version is not None else None
+    effective = root.find(_q('effectiveTime'))
+    entries = []
+    for section in root.iter(f'{{{NS}}}section'):
+        code = section.find(_q('code'))
+        kind = ENTRY_SECTIONS.get(
+            code.get('code') if code is not None else None)
+        if not kind:
+            continue
+        for entry in section.iterfind(_q('entry')):
+            for act in entry:
+                tag = etree.QName(act).localname
+                if tag == 'substanceAdministration':
+                    entries.append(_administration_entry(kind, act))
+                elif tag == 'observation':
+                    entries.append(_observation_entry(kind, act))
+                elif tag == 'act':
+                    # C-CDA wraps each concern's observations in an act
+                    for observation in act.iterfind(_q(
+                                'entryRelationship/observation')):
+                        entries.append(_observation_entry(kind, observation))
+            if len(entries) > max_entries:
+                raise ContentError(f'more than {max_entries} entries')
+    return Content(
+        title=(root.findtext(_q('title')) or '').strip(),
+        effective_time=read_ts(
+            effective.get('value') if effective is not None else None),
+        version=int(version) if version and version.isdigit()
+        and len(version) < 6 else 1,
+        patient_ids=patient_ids,
+        custodian=(root.findtext(_q(
+                    'custodian/assignedCustodian/'
+                    'representedCustodianOrganization/name')) or '').strip(),
+        entries=[e for e in entries if e.name])

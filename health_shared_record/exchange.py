@@ -1,21 +1,36 @@
 # This file is part of health_shared_record.  Licensed under the GNU General
 # Public License v3 or later; see the COPYING file at the top of the project.
-"""Sending shared documents to an external repository (IHE MHD), through
-Tryton's task queue, with retries that lose nothing."""
+"""Exchange with an external document repository (IHE MHD), through
+Tryton's task queue: sending shared documents with retries that lose
+nothing, and fetching what other clinics published for a patient."""
 import datetime as dt
+import hashlib
+from itertools import groupby
 
 from trytond.i18n import gettext
-from trytond.model import ModelView, fields
+from trytond.model import ModelSQL, ModelView, fields
 from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Eval
+from trytond.tools import grouped_slice
+from trytond.transaction import Transaction, without_check_access
 
-from . import mhd
-from .exceptions import ExchangeError
+from . import cda, mhd
+from .document import LOINC_CODE, loinc_check_digit
+from .exceptions import ExchangeError, PublishError, WithdrawError
 
 EXCHANGE_STATES = [
     ('none', "Not Exchanged"),
     ('pending', "Pending"),
     ('sent', "Sent"),
+    ('failed', "Failed"),
+    ]
+SOURCES = [
+    ('local', "This Clinic"),
+    ('repository', "Other Clinic"),
+    ]
+FETCH_STATES = [
+    ('pending', "Pending"),
+    ('done', "Done"),
     ('failed', "Failed"),
     ]
 # What the repository must learn again when it changes
@@ -64,6 +79,14 @@ class Configuration(metaclass=PoolMeta):
     repository_verify_tls = fields.Boolean(
         "Verify TLS",
         help="Check the repository's certificate; turn off only to test.")
+    fetch_max_size = fields.Integer(
+        "Largest Fetched Document (MB)",
+        domain=['OR',
+            ('fetch_max_size', '=', None),
+            ('fetch_max_size', '>', 0),
+            ],
+        help="Documents of other clinics larger than this are refused "
+        "without being downloaded.")
 
     @classmethod
     def default_repository_auth(cls):
@@ -76,6 +99,14 @@ class Configuration(metaclass=PoolMeta):
     @classmethod
     def default_repository_verify_tls(cls):
         return True
+
+    @classmethod
+    def default_fetch_max_size(cls):
+        return 20
+
+    @property
+    def fetch_max_bytes(self):
+        return (self.fetch_max_size or self.default_fetch_max_size()) << 20
 
     def repository(self):
         "The connection to the repository, None when there is none"
@@ -111,6 +142,19 @@ class Document(metaclass=PoolMeta):
     exchange_date = fields.DateTime(
         "Sent On", readonly=True,
         states={'invisible': Eval('exchange_state') != 'sent'})
+    source = fields.Selection(
+        SOURCES, "Source", readonly=True, required=True,
+        help="Whether this clinic published the document or it was fetched "
+        "from the repository, where another clinic published it.")
+    source_institution = fields.Char(
+        "Source Institution", readonly=True,
+        states={'invisible': Eval('source') != 'repository'},
+        help="The institution that published the document.")
+    entries = fields.One2Many(
+        'gnuhealth.shared_record.entry', 'document', "Data", readonly=True,
+        states={'invisible': Eval('source') != 'repository'},
+        help="The problems, allergies, medications and immunizations "
+        "read from the document.")
 
     @classmethod
     def __setup__(cls):
@@ -121,6 +165,13 @@ class Document(metaclass=PoolMeta):
                     'depends': ['exchange_state'],
                     },
                 })
+        # Only the clinic that published a document withdraws it
+        withdraw = cls._buttons['withdraw']
+        withdraw['invisible'] |= Eval('source') == 'repository'
+        withdraw['depends'] = withdraw.get('depends', []) + ['source']
+        # A fetched document is kept by another institution
+        cls.institution.states['required'] &= Eval('source') == 'local'
+        cls.institution.depends.add('source')
 
     @classmethod
     def default_exchange_state(cls):
@@ -131,6 +182,10 @@ class Document(metaclass=PoolMeta):
         return 0
 
     @classmethod
+    def default_source(cls):
+        return 'local'
+
+    @classmethod
     def copy(cls, documents, default=None):
         default = default.copy() if default is not None else {}
         default.setdefault('exchange_state', 'none')
@@ -138,6 +193,9 @@ class Document(metaclass=PoolMeta):
                 'exchange_message', 'exchange_next', 'exchange_date']:
             default.setdefault(name, None)
         default.setdefault('exchange_attempts', 0)
+        default.setdefault('source', 'local')
+        default.setdefault('source_institution', None)
+        default.setdefault('entries', None)
         return super().copy(documents, default=default)
 
     @classmethod
@@ -157,10 +215,32 @@ class Document(metaclass=PoolMeta):
         cls.queue_exchange(changed)
 
     @classmethod
+    def withdraw(cls, documents):
+        for document in documents:
+            if document.source == 'repository':
+                raise WithdrawError(gettext(
+                        'health_shared_record.msg_withdraw_fetched',
+                        document=document.rec_name,
+                        institution=document.source_institution or ''))
+        super().withdraw(documents)
+
+    @classmethod
+    def check_replaceable(cls, documents):
+        for document in documents:
+            if document.replaces and document.replaces.source == 'repository':
+                raise PublishError(gettext(
+                        'health_shared_record.msg_replace_fetched',
+                        document=document.replaces.rec_name,
+                        institution=(
+                            document.replaces.source_institution or '')))
+        super().check_replaceable(documents)
+
+    @classmethod
     def queue_exchange(cls, documents):
         """Mark the documents pending and queue their sending; the cron
         re-drives what a stopped worker or repository left behind"""
         Configuration = Pool().get('gnuhealth.shared_record.configuration')
+        documents = [d for d in documents if d.source == 'local']
         if not documents or not Configuration(1).repository_url:
             return
         super().write(list(documents), {
@@ -182,11 +262,19 @@ class Document(metaclass=PoolMeta):
         connection = configuration.repository()
         if connection is None:
             return
-        documents = [
-            d for d in cls.browse(documents)
-            if d.exchange_state in {'pending', 'failed'} and d.state != 'draft']
-        for i in range(0, len(documents), batch):
-            group = documents[i:i + batch]
+        documents = sorted((
+                d for d in cls.browse(documents)
+                if d.exchange_state in {'pending', 'failed'}
+                and d.state != 'draft' and d.source == 'local'),
+            key=lambda d: (d.patient.id, d.id))
+        # A submission set is about one patient
+        groups = []
+        for _, patient_documents in groupby(documents, lambda d: d.patient):
+            patient_documents = list(patient_documents)
+            groups.extend(
+                patient_documents[i:i + batch]
+                for i in range(0, len(patient_documents), batch))
+        for group in groups:
             bundle = mhd.provide_bundle(
                 [d.mhd_document(configuration) for d in group],
                 configuration.base_oid)
@@ -234,7 +322,6 @@ class Document(metaclass=PoolMeta):
 
     def mhd_document(self, configuration):
         "The document as mhd.py sends it"
-        patient = self.patient.shared_record_person(configuration)
         author = (
             self.author.shared_record_person(configuration).identifiers
             if self.author else [])
@@ -248,8 +335,7 @@ class Document(metaclass=PoolMeta):
             type_code=self.document_type.code,
             type_name=self.document_type.name,
             title=self.title,
-            patient_system=patient.identifiers[0].root,
-            patient_id=patient.identifiers[0].extension,
+            patient=self.patient.mhd_patient(configuration),
             date=self.published_date or self.effective_date,
             author_name=self.author_name or '',
             author_system=author[0].root if author else None,
@@ -263,6 +349,304 @@ class Document(metaclass=PoolMeta):
             language=configuration.language_code,
             content=self.content,
             replaces=[self.replaces.unique_id] if self.replaces else [])
+
+    @classmethod
+    def from_repository(
+            cls, reference, content, patient, mhd_patient, held):
+        """Store a document another clinic published, with the data its
+        CDA holds; raise ContentError and store nothing when refused"""
+        pool = Pool()
+        DocumentType = pool.get('gnuhealth.shared_record.document.type')
+        read = cda.read_content(content)
+        wanted = {
+            (mhd.system_uri(system).removeprefix('urn:oid:'), value)
+            for system, value in mhd_patient.identifiers}
+        if not wanted & read.patient_ids:
+            raise mhd.ContentError('patient_mismatch')
+        match = LOINC_CODE.match(reference.type_code)
+        if (not match or loinc_check_digit(match.group(1))
+                != int(match.group(2))):
+            raise mhd.ContentError('unknown_type', code=reference.type_code)
+        with Transaction().set_context(active_test=False):
+            types = DocumentType.search(
+                [('code', '=', reference.type_code)], limit=1)
+        if types:
+            document_type, = types
+        else:
+            document_type, = DocumentType.create([{
+                        'code': reference.type_code,
+                        'name': reference.type_name,
+                        }])
+        replaced = [
+            held[u] for u in reference.replaces
+            if u in held and held[u].source == 'repository'
+            and held[u].state == 'published'
+            and held[u].patient == patient]
+        previous = replaced[0] if replaced else None
+        date = reference.date or read.effective_time or dt.datetime.now()
+        effective = read.effective_time
+        if not isinstance(effective, dt.datetime):
+            effective = date
+        document, = cls.create([{
+                    'patient': patient.id,
+                    'document_type': document_type.id,
+                    'title': reference.title or read.title,
+                    'effective_date': effective,
+                    'published_date': date,
+                    'state': 'published',
+                    'source': 'repository',
+                    # Kept by the institution that published it
+                    'institution': None,
+                    'source_institution': (
+                        reference.custodian_name or read.custodian),
+                    'author_name': reference.author_name,
+                    'confidentiality': reference.confidentiality,
+                    'masked': reference.masked,
+                    'unique_id': reference.unique_id,
+                    'set_id': (
+                        previous.set_id if previous else reference.unique_id),
+                    'version': (
+                        previous.version + 1 if previous else read.version),
+                    'replaces': previous.id if previous else None,
+                    'content': content,
+                    'sha256': hashlib.sha256(content).hexdigest(),
+                    'size': len(content),
+                    'entries': [('create', [{
+                                    'patient': patient.id,
+                                    'kind': e.kind,
+                                    'name': e.name[:512],
+                                    'code': (e.code or '')[:64] or None,
+                                    'code_system': (
+                                        (e.system or '')[:64] or None),
+                                    'start_date': e.start,
+                                    'end_date': e.end,
+                                    'status': (e.status or '')[:32] or None,
+                                    'dose_number': e.dose_number,
+                                    'lot': (e.lot or '')[:64] or None,
+                                    } for e in read.entries])],
+                    }])
+        if previous:
+            cls.supersede([previous])
+        return document
+
+    @classmethod
+    def follow_source(cls, document, reference):
+        """Keep a fetched document as its source left it: replaced,
+        withdrawn, masked by the patient"""
+        if document.state == 'published' and reference.state == 'withdrawn':
+            cls.write([document], {
+                    'state': 'withdrawn',
+                    'withdrawal_reason': gettext(
+                        'health_shared_record.msg_fetch_withdrawn_at_source'),
+                    'withdrawal_date': dt.datetime.now(),
+                    })
+        elif (document.state == 'published'
+                and reference.state == 'superseded'):
+            cls.supersede([document])
+        # The patient's choices are theirs: a mask made at the source
+        # applies here, an unmask there does not lift one made here
+        if reference.masked and not document.masked:
+            cls.write([document], {'masked': True})
+
+
+class Patient(metaclass=PoolMeta):
+    __name__ = 'gnuhealth.patient'
+
+    shared_record_fetches = fields.One2Many(
+        'gnuhealth.shared_record.fetch', 'patient', "Fetches", readonly=True,
+        order=[('create_date', 'DESC'), ('id', 'DESC')],
+        help="Each time the documents of other clinics were fetched.")
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        cls._buttons.update({
+                'fetch_shared_record': {},
+                })
+
+    def mhd_patient(self, configuration):
+        """The patient as the repository knows them: by the national
+        identifier first, which other clinics share, else the local one"""
+        person = self.shared_record_person(configuration)
+        identifiers = [
+            (i.root, i.extension) for i in person.identifiers if i.extension]
+        return mhd.Patient(
+            identifiers=identifiers[1:] + identifiers[:1],
+            given=person.given,
+            family=person.family,
+            gender=self.party.gender,
+            birth_date=person.birth_date)
+
+    @classmethod
+    @ModelView.button
+    def fetch_shared_record(cls, patients):
+        """Fetch the documents that other clinics published for the
+        patients: queued, as it calls the repository"""
+        pool = Pool()
+        Configuration = pool.get('gnuhealth.shared_record.configuration')
+        Fetch = pool.get('gnuhealth.shared_record.fetch')
+        if not Configuration(1).repository_url:
+            raise ExchangeError(gettext(
+                    'health_shared_record.msg_fetch_no_repository'))
+        for patient in patients:
+            if patient.shared_record_opposition:
+                raise ExchangeError(gettext(
+                        'health_shared_record.msg_fetch_opposition',
+                        patient=patient.rec_name))
+        with without_check_access():
+            fetches = Fetch.create([{'patient': p.id} for p in patients])
+        Fetch.__queue__.run(fetches)
+
+
+class Fetch(ModelSQL, ModelView):
+    "Shared Record Fetch"
+    __name__ = 'gnuhealth.shared_record.fetch'
+
+    patient = fields.Many2One(
+        'gnuhealth.patient', "Patient", required=True, readonly=True,
+        ondelete='CASCADE')
+    state = fields.Selection(
+        FETCH_STATES, "State", required=True, readonly=True)
+    found = fields.Integer(
+        "Found", readonly=True,
+        help="The current documents the repository holds for the patient "
+        "(older versions and withdrawn documents aside).")
+    imported = fields.Integer(
+        "Imported", readonly=True,
+        help="The documents of other clinics added to the shared record.")
+    present = fields.Integer(
+        "Already Here", readonly=True,
+        help="The current documents that were already in this database.")
+    refused = fields.Integer(
+        "Refused", readonly=True,
+        help="The documents refused: the message says why.")
+    message = fields.Text("Message", readonly=True)
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        cls._order = [('create_date', 'DESC'), ('id', 'DESC')]
+
+    @classmethod
+    def default_state(cls):
+        return 'pending'
+
+    @classmethod
+    def run(cls, fetches):
+        "Fetch each patient's documents and record what came of it (a task)"
+        Configuration = Pool().get('gnuhealth.shared_record.configuration')
+        configuration = Configuration(1)
+        connection = configuration.repository()
+        for fetch in cls.browse(fetches):
+            if fetch.state != 'pending':
+                continue
+            if connection is None:
+                fetch.state = 'failed'
+                fetch.message = gettext(
+                    'health_shared_record.msg_fetch_no_repository')
+            else:
+                try:
+                    fetch.fetch(connection, configuration)
+                except mhd.RepositoryError as error:
+                    fetch.state = 'failed'
+                    fetch.message = error.message
+            fetch.save()
+
+    def fetch(self, connection, configuration):
+        "ITI-67 then ITI-68: find the patient's documents, import the new"
+        pool = Pool()
+        Document = pool.get('gnuhealth.shared_record.document')
+        Patient = pool.get('gnuhealth.patient')
+        # Two fetches for the same patient at once: the second waits and
+        # finds what the first imported
+        Patient.lock([self.patient])
+        patient = self.patient.mhd_patient(configuration)
+        resources = connection.find_references(
+            mhd.system_uri(patient.system), patient.value)
+        references, messages = [], []
+        for resource in resources:
+            try:
+                references.append(mhd.read_reference(resource))
+            except mhd.ContentError as error:
+                messages.append(self.refusal(error, configuration))
+        held = {}
+        for sub_ids in grouped_slice([r.unique_id for r in references]):
+            for document in Document.search([
+                        ('unique_id', 'in', list(sub_ids)),
+                        ], order=[]):
+                held[document.unique_id] = document
+        new, followed = [], []
+        for reference in references:
+            document = held.get(reference.unique_id)
+            if document:
+                if document.source == 'repository':
+                    followed.append((document, reference))
+            elif reference.state == 'published':
+                new.append(reference)
+        imported = []
+        # Older first, so that a new version finds the one it replaces
+        for reference in sorted(
+                new, key=lambda r: (r.date or dt.datetime.min, r.unique_id)):
+            if reference.unique_id in held:
+                continue  # listed twice by the repository
+            try:
+                document = self.import_reference(
+                    connection, configuration, reference, patient, held)
+            except (mhd.ContentError, cda.ContentError) as error:
+                messages.append(self.refusal(
+                        error, configuration, reference.unique_id))
+            except mhd.RepositoryError as error:
+                messages.append(gettext(
+                        'health_shared_record.msg_fetch_document',
+                        document=reference.unique_id,
+                        reason=error.message))
+            else:
+                held[document.unique_id] = document
+                imported.append(document)
+        # After the imports, which supersede the versions they replace
+        for document, reference in followed:
+            Document.follow_source(document, reference)
+        Document.recompute_prevention(
+            imported + [document for document, _ in followed])
+        unreadable = len(resources) - len(references)
+        current = [r for r in references if r.state == 'published']
+        self.state = 'done'
+        self.found = unreadable + len(current)
+        self.imported = len(imported)
+        self.present = len(current) - len(new)
+        self.refused = unreadable + len(new) - len(imported)
+        self.message = '\n'.join(messages) or None
+
+    def import_reference(
+            self, connection, configuration, reference, patient, held):
+        "Retrieve the document of a reference, check it and store it"
+        Document = Pool().get('gnuhealth.shared_record.document')
+        limit = configuration.fetch_max_bytes
+        if reference.size > limit:
+            # Refused before a byte of it is downloaded
+            raise mhd.ContentError('too_large', size=reference.size)
+        content = connection.retrieve(reference.url, limit)
+        if len(content) > limit:
+            raise mhd.ContentError('too_large', size=len(content))
+        mhd.check_content(reference, content)
+        return Document.from_repository(
+            reference, content, self.patient, patient, held)
+
+    @staticmethod
+    def refusal(error, configuration, unique_id=None):
+        "The message that says why a document was refused"
+        if isinstance(error, cda.ContentError):
+            reason = gettext(
+                'health_shared_record.msg_fetch_not_cda', error=str(error))
+        else:
+            params = dict(error.params)
+            params.setdefault('document', unique_id or '')
+            params['limit'] = configuration.fetch_max_bytes >> 20
+            reason = gettext(
+                f'health_shared_record.msg_fetch_{error.reason}', **params)
+        return gettext(
+            'health_shared_record.msg_fetch_document',
+            document=unique_id or '?', reason=reason)
 
 
 class Cron(metaclass=PoolMeta):

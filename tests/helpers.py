@@ -99,6 +99,164 @@ class FHIRServer:
         return response.json()
 
 
+INS_SYSTEM = '1.2.250.1.213.1.4.8'
+
+
+def publish_on_peer(url, national_id, unique_id, content, **attachment):
+    """Publish a document straight to the repository, as a clinic whose
+    software checks nothing would; attachment overrides what the
+    DocumentReference says of the content (size, hash)"""
+    import requests
+    from health_shared_record import mhd
+    document = mhd.Document(
+        unique_id=unique_id, state='published', type_code='11488-4',
+        type_name='Discharge letter', title=f'Letter {unique_id}',
+        patient=mhd.Patient([(INS_SYSTEM, national_id)]),
+        date=dt.datetime(2026, 11, 1), author_name='Unknown',
+        content=content)
+    bundle = mhd.provide_bundle([document], '1.2.250.1.777')
+    reference = bundle['entry'][-1]['resource']
+    reference['content'][0]['attachment'].update(attachment)
+    response = requests.post(
+        url + '/', json=bundle, timeout=30,
+        headers={'Content-Type': mhd.FHIR_JSON})
+    response.raise_for_status()
+
+
+class StubRepository:
+    """A repository that misbehaves on purpose, for the faults the real
+    peer cannot produce: each request gets the next of the planned
+    answers, a function (handler, body) that writes the response"""
+
+    def __init__(self):
+        self.answers = []
+        self.requests = []
+        self._server = None
+
+    def start(self):
+        import http.server
+        import threading
+        stub = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = 'HTTP/1.1'
+
+            def _answer(self):
+                length = int(self.headers.get('Content-Length') or 0)
+                body = self.rfile.read(length) if length else b''
+                stub.requests.append((self.command, self.path, body))
+                answer = stub.answers.pop(0) if stub.answers else (
+                    stub.status(404, b'{}'))
+                try:
+                    answer(self, body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+                self.close_connection = True
+
+            do_GET = do_POST = do_PUT = _answer
+
+            def log_message(self, *args):
+                pass
+
+        self._server = http.server.ThreadingHTTPServer(
+            ('127.0.0.1', 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True
+            ).start()
+        return 'http://127.0.0.1:%d' % self._server.server_address[1]
+
+    def stop(self):
+        self._server.shutdown()
+        self._server.server_close()
+
+    @staticmethod
+    def status(code, body, content_type='application/fhir+json'):
+        "Answer with that status and body"
+        def answer(handler, _):
+            handler.send_response(code)
+            handler.send_header('Content-Type', content_type)
+            handler.send_header('Content-Length', str(len(body)))
+            handler.end_headers()
+            handler.wfile.write(body)
+        return answer
+
+    @staticmethod
+    def slow(seconds):
+        "Answer nothing for that long"
+        def answer(handler, _):
+            import time
+            time.sleep(seconds)
+        return answer
+
+    @staticmethod
+    def cut():
+        "Announce a body and close the connection halfway through it"
+        def answer(handler, _):
+            handler.send_response(200)
+            handler.send_header('Content-Type', 'application/fhir+json')
+            handler.send_header('Content-Length', '1000')
+            handler.end_headers()
+            handler.wfile.write(b'{"resourceType": "Bundle", "ty')
+            handler.wfile.flush()
+            handler.connection.shutdown(2)
+        return answer
+
+    @staticmethod
+    def forwarded(peer, then):
+        """Pass the request on to the real peer, which stores it, then
+        answer as then does: the client never learns it was stored"""
+        def answer(handler, body):
+            import requests
+            requests.request(
+                handler.command, peer + handler.path, data=body,
+                headers={'Content-Type': 'application/fhir+json'},
+                timeout=30)
+            then(handler, body)
+        return answer
+
+    @staticmethod
+    def endless(content_type='application/fhir+json'):
+        "Stream data with no announced length until the client stops"
+        def answer(handler, _):
+            handler.send_response(200)
+            handler.send_header('Content-Type', content_type)
+            handler.end_headers()
+            chunk = b'A' * 65536
+            for _ in range(200 * 16 + 16):  # a little over 200 MB
+                handler.wfile.write(chunk)
+        return answer
+
+
+class OtherClinic:
+    """Another clinic's GNU Health database, in its own process
+    (tests/other_clinic.py), publishing to the same repository"""
+
+    def __init__(self):
+        import subprocess
+        import sys
+        self.process = subprocess.Popen(
+            [sys.executable, str(pathlib.Path(__file__).parent
+                    / 'other_clinic.py')],
+            cwd=pathlib.Path(__file__).parent, stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, text=True)
+
+    def __getattr__(self, name):
+        def call(**kwargs):
+            import json
+            self.process.stdin.write(
+                json.dumps({'command': name, **kwargs}) + '\n')
+            self.process.stdin.flush()
+            answer = json.loads(self.process.stdout.readline())
+            if 'error' in answer:
+                raise RuntimeError(answer['error'])
+            return answer
+        return call
+
+    def stop(self):
+        self.process.stdin.close()
+        self.process.wait(60)
+
+
 def free_port():
     "A loopback port where nothing listens"
     import socket
@@ -123,7 +281,7 @@ def cda_errors(content):
     return cda.schema_errors(content, str(CDA_SCHEMA))
 
 
-def setup_clinic(config=None):
+def setup_clinic(config=None, name='Clinique du Parc', code='CLINIC-1'):
     """Create the company of a clinic and its health institution; return the
     institution"""
     from proteus import Model
@@ -131,11 +289,11 @@ def setup_clinic(config=None):
 
     Party = Model.get('party.party', config=config)
     Institution = Model.get('gnuhealth.institution', config=config)
-    party = Party(name='Clinique du Parc', is_institution=True)
+    party = Party(name=name, is_institution=True)
     party.save()
     create_company(party, config=config)
     institution = Institution(
-        party=party, code='CLINIC-1', institution_type='clinic',
+        party=party, code=code, institution_type='clinic',
         public_level='private')
     institution.save()
     return institution
@@ -278,6 +436,19 @@ def expire_emergency_accesses(ids):
                 [table.expires], [dt.datetime.now() - dt.timedelta(hours=1)],
                 where=table.id.in_(list(ids))))
         transaction.commit()
+
+
+def stored(model, domain, fields_names):
+    """What the database holds, read as root past every rule: the values
+    of fields_names of the records of model in domain"""
+    from trytond.pool import Pool
+    from trytond.tests.test_tryton import DB_NAME
+    from trytond.transaction import Transaction
+    with Transaction().start(DB_NAME, 0, readonly=True):
+        Model = Pool().get(model)
+        return [
+            tuple(getattr(r, name) for name in fields_names)
+            for r in Model.search(domain, order=[('id', 'ASC')])]
 
 
 def what_user_sees(document_ids, patient_id, config=None):

@@ -165,3 +165,81 @@ def test_timestamps():
     assert cda.instance_identifier('urn:uuid:abcdef01-0000-4000-8000-'
         '000000000000') == 'ABCDEF01-0000-4000-8000-000000000000'
     assert cda.instance_identifier('1.2.3') == '1.2.3'
+
+
+def test_read_content_gives_back_what_build_wrote():
+    note = 'Asthme <sévère> & co'
+    read = cda.read_content(cda.build(header(), every_section(note)))
+    assert read.version == 1
+    assert ('1.2.250.1.213.1.4.8', '280017512345678') in read.patient_ids
+    assert read.custodian == 'Ana'
+    assert read.effective_time == dt.datetime(2026, 11, 2, 9, 30)
+    assert [(e.kind, e.name, e.code, e.system, e.start, e.end, e.status,
+            e.dose_number, e.lot) for e in read.entries] == [
+        ('problem', note, 'E11', 'ICD-10', dt.date(2020, 1, 1), None,
+            'active', None, None),
+        ('immunization', note, 'J07CA02', 'ATC', dt.date(2026, 10, 3), None,
+            'completed', 2, note),
+        ('medication', note, None, None, dt.date(2026, 1, 1),
+            dt.date(2026, 4, 1), 'active', None, None),
+        ]
+
+
+def test_read_content_reads_consolidated_cda_concerns():
+    "C-CDA wraps each problem in a concern act; times carry a zone"
+    content = (
+        '<ClinicalDocument xmlns="urn:hl7-org:v3" '
+        'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
+        '<effectiveTime value="20261102233000-0200"/>'
+        '<component><structuredBody><component><section>'
+        '<code code="11450-4" codeSystem="2.16.840.1.113883.6.1"/>'
+        '<entry><act classCode="ACT" moodCode="EVN">'
+        '<entryRelationship typeCode="SUBJ"><observation>'
+        '<effectiveTime><low value="2019"/><high value="20210304"/>'
+        '</effectiveTime>'
+        '<value xsi:type="CD" code="38341003" '
+        'codeSystem="2.16.840.1.113883.6.96" displayName="Hypertension"/>'
+        '</observation></entryRelationship></act></entry>'
+        '</section></component><component><section>'
+        '<code code="11369-6" codeSystem="2.16.840.1.113883.6.1"/>'
+        '<entry><substanceAdministration><repeatNumber value="3"/>'
+        '<consumable><manufacturedProduct><manufacturedMaterial>'
+        '<code code="140" codeSystem="2.16.840.1.113883.12.292">'
+        '<originalText>Influenza</originalText></code>'
+        '</manufacturedMaterial></manufacturedProduct></consumable>'
+        '</substanceAdministration></entry>'
+        '</section></component></structuredBody></component>'
+        '</ClinicalDocument>').encode()
+    read = cda.read_content(content)
+    assert read.effective_time == dt.datetime(2026, 11, 3, 1, 30)
+    assert [(e.kind, e.name, e.code, e.system, e.start, e.end,
+            e.dose_number) for e in read.entries] == [
+        ('problem', 'Hypertension', '38341003', 'SNOMED CT', None,
+            dt.date(2021, 3, 4), None),
+        ('immunization', 'Influenza', '140', 'CVX', None, None, 3),
+        ]
+
+
+@pytest.mark.parametrize('content, message', [
+        (b'<?xml version="1.0"?>\n<!-- x -->\n<!DOCTYPE c [<!ENTITY a "b">]>'
+            b'<ClinicalDocument xmlns="urn:hl7-org:v3"/>',
+            'document type declarations are not accepted'),
+        (b'<html/>', 'not a ClinicalDocument'),
+        (b'%PDF-1.4', 'Start tag expected'),
+        (b'<a>' * 300 + b'</a>' * 300, 'Excessive depth'),
+        ])
+def test_read_content_refuses_what_it_cannot_read_safely(content, message):
+    with pytest.raises(cda.ContentError, match=message):
+        cda.read_content(content)
+
+
+def test_read_content_caps_the_entries():
+    section = cda.Section(
+        cda.section_code('11450-4'), 'Problems', [],
+        [cda.Observation(
+                cda.Code('55607006', cda.SNOMED, 'Problem'),
+                cda.Code('E11', cda.ICD10, 'Diabetes'))] * 11)
+    content = cda.build(header(), [section])
+    assert len(cda.read_content(content, max_entries=11).entries) == 11
+    with pytest.raises(cda.ContentError, match='more than 10 entries'):
+        cda.read_content(content, max_entries=10)
