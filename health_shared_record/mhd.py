@@ -100,36 +100,52 @@ class Connection:
     def search(self, resource_type, params):
         return self._call('GET', resource_type, params=params)
 
-    def find_references(self, system, value):
+    def find_references(self, system, value, count=100):
         """ITI-67: the DocumentReferences of the patient with that
-        identifier, every status, following the pages of the searchset"""
-        bundle = self.search('DocumentReference', {
-                'patient.identifier': f'{system}|{value}',
-                '_count': '100',
-                })
-        resources = []
+        identifier, every status, page after page"""
+        params = {
+            'patient.identifier': f'{system}|{value}',
+            '_count': str(count),
+            }
+        bundle = self.search('DocumentReference', params)
+        resources, seen, offset = [], set(), 0
         for page in range(MAX_PAGES):
             if not isinstance(bundle, dict) or bundle.get(
                     'resourceType') != 'Bundle':
                 raise RepositoryError(
                     'the search answer is not a Bundle', retryable=False)
-            for entry in bundle.get('entry') or []:
-                resource = entry.get('resource') if isinstance(
-                    entry, dict) else None
-                if isinstance(resource, dict) and resource.get(
-                        'resourceType') == 'DocumentReference':
+            entries = [
+                e for e in bundle.get('entry') or [] if isinstance(e, dict)]
+            new = 0
+            for entry in entries:
+                resource = entry.get('resource')
+                if not isinstance(resource, dict) or resource.get(
+                        'resourceType') != 'DocumentReference':
+                    continue
+                key = resource.get('id') or id(resource)
+                if key not in seen:
+                    seen.add(key)
                     resources.append(resource)
+                    new += 1
+            offset += len(entries)
             following = [
                 link.get('url') for link in bundle.get('link') or []
                 if isinstance(link, dict) and link.get('relation') == 'next']
-            if not following or not following[0]:
+            total = bundle.get('total')
+            if following and following[0]:
+                try:
+                    bundle = self._call('GET', following[0])
+                except ContentError:
+                    raise RepositoryError(
+                        f'the next page is outside the repository: '
+                        f'{following[0][:200]}', retryable=False)
+            elif new and (len(entries) >= count or (
+                        isinstance(total, int) and offset < total)):
+                # A server that gives no links may still page by offset
+                bundle = self.search(
+                    'DocumentReference', dict(params, _offset=str(offset)))
+            else:
                 break
-            try:
-                bundle = self._call('GET', following[0])
-            except ContentError:
-                raise RepositoryError(
-                    f'the next page is outside the repository: '
-                    f'{following[0][:200]}', retryable=False)
         return resources
 
     def retrieve(self, url, max_size):

@@ -178,3 +178,26 @@ def test_nothing_outside_the_repository_is_followed(stub):
     with pytest.raises(mhd.RepositoryError, match='outside the repository'):
         connection.find_references('urn:oid:1.2', '3')
     assert len(stub.requests) == 1
+
+
+def test_search_pages_by_offset_when_the_server_gives_no_links(stub):
+    stub, connection = stub
+
+    def page(*ids, total=5):
+        return stub.status(200, json.dumps({
+                    'resourceType': 'Bundle', 'type': 'searchset',
+                    'total': total, 'entry': [{'resource': {
+                                'resourceType': 'DocumentReference',
+                                'id': i}} for i in ids]}).encode())
+    stub.answers = [page('a', 'b'), page('c', 'd'), page('e')]
+    found = connection.find_references('urn:oid:1.2', '3', count=2)
+    assert [r['id'] for r in found] == ['a', 'b', 'c', 'd', 'e']
+    assert [path.rsplit('_offset=', 1)[-1] if '_offset' in path else None
+        for _, path, _ in stub.requests] == [None, '2', '4']
+
+    # A server that ignores the offset sends the same page again: it ends
+    stub.requests.clear()
+    stub.answers = [page('a', 'b', total=None), page('a', 'b', total=None)]
+    found = connection.find_references('urn:oid:1.2', '3', count=2)
+    assert [r['id'] for r in found] == ['a', 'b']
+    assert len(stub.requests) == 2
