@@ -267,28 +267,35 @@ class Document(metaclass=PoolMeta):
                 if d.exchange_state in {'pending', 'failed'}
                 and d.state != 'draft' and d.source == 'local'),
             key=lambda d: (d.patient.id, d.id))
-        # A submission set is about one patient
-        groups = []
-        for _, patient_documents in groupby(documents, lambda d: d.patient):
-            patient_documents = list(patient_documents)
-            groups.extend(
-                patient_documents[i:i + batch]
-                for i in range(0, len(patient_documents), batch))
-        for group in groups:
-            bundle = mhd.provide_bundle(
-                [d.mhd_document(configuration) for d in group],
-                configuration.base_oid)
-            try:
-                connection.transaction(bundle)
-            except mhd.RepositoryError as error:
-                cls._record_failure(group, error)
-            else:
-                super().write(group, {
-                        'exchange_state': 'sent',
-                        'exchange_message': None,
-                        'exchange_next': None,
-                        'exchange_date': dt.datetime.now(),
-                        })
+        # Some hundreds at a time: each message is read before the first
+        # write, which empties the record cache (reading after it would
+        # load the records again), and memory stays bounded
+        for chunk in grouped_slice(documents, max(batch, 200)):
+            chunk = list(chunk)
+            # A submission set is about one patient
+            groups = []
+            for _, patient_documents in groupby(chunk, lambda d: d.patient):
+                patient_documents = list(patient_documents)
+                groups.extend(
+                    patient_documents[i:i + batch]
+                    for i in range(0, len(patient_documents), batch))
+            bundles = [
+                mhd.provide_bundle(
+                    [d.mhd_document(configuration) for d in group],
+                    configuration.base_oid)
+                for group in groups]
+            for group, bundle in zip(groups, bundles):
+                try:
+                    connection.transaction(bundle)
+                except mhd.RepositoryError as error:
+                    cls._record_failure(group, error)
+                else:
+                    super().write(group, {
+                            'exchange_state': 'sent',
+                            'exchange_message': None,
+                            'exchange_next': None,
+                            'exchange_date': dt.datetime.now(),
+                            })
 
     @classmethod
     def _record_failure(cls, documents, error):
