@@ -416,6 +416,14 @@ class Document(metaclass=PoolMeta):
         return 'normal'
 
     @classmethod
+    def publish(cls, documents):
+        # The patient's mask covers the document, whatever its version
+        for document in documents:
+            if document.replaces and document.replaces.masked:
+                document.masked = True
+        super().publish(documents)
+
+    @classmethod
     def check_publishable(cls, documents):
         super().check_publishable(documents)
         for document in documents:
