@@ -50,5 +50,30 @@ class SharedRecordTestCase(ModuleTestCase):
                             f'{view.name}/{name}')
         self.assertEqual(bad, [])
 
+    @with_transaction()
+    def test_every_view_extension_shows(self):
+        "Each field and button a view of the module adds is in the view"
+        pool = Pool()
+        View = pool.get('ir.ui.view')
+        missing = []
+        for view in View.search([
+                    ('module', '=', self.module),
+                    ('inherit', '!=', None),
+                    ]):
+            base = view.inherit
+            while base.inherit:
+                base = base.inherit
+            Model = pool.get(base.model)
+            arch = etree.fromstring(
+                Model.fields_view_get(base.id, base.type)['arch'])
+            shown = {
+                (node.tag, node.get('name'))
+                for node in arch.iter('field', 'button')}
+            for node in etree.fromstring(view.arch).iter('field', 'button'):
+                if (node.tag, node.get('name')) not in shown:
+                    missing.append(
+                        f'{view.name}: {node.tag} {node.get("name")}')
+        self.assertEqual(missing, [])
+
 
 del ModuleTestCase
