@@ -56,6 +56,7 @@ setup(
             'psycopg2 >= 2.7',
             'aiosmtpd',
             'fhir.resources >= 8, < 9',
+            'playwright',
             ],
         },
     zip_safe=False,

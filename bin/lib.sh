@@ -78,6 +78,20 @@ ensure_fhir_server() {
     fi
 }
 
+# Debian's Chromium, which the browser tests drive (Playwright downloads no
+# browser here)
+ensure_chromium() {
+    CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
+    if [ ! -x "$CHROMIUM" ]; then
+        say "Installing Chromium from Debian's packages"
+        as_root apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq \
+            chromium fonts-dejavu-core >/dev/null
+    fi
+    [ -x "$CHROMIUM" ] || die "Chromium is not at $CHROMIUM"
+    export CHROMIUM
+}
+
 pg_answers() {
     "$VENV/bin/python" - "$1" <<'PY'
 import sys

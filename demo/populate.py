@@ -6,6 +6,7 @@ the shared record: professionals with logins, patients with evaluations,
 vaccinations and prescriptions, and the documents published from them."""
 import argparse
 import datetime as dt
+from collections import Counter
 import pathlib
 import random
 import sys
@@ -90,7 +91,48 @@ def act_as(user):
     config._context = User.get_preferences(True, {})
 
 
-def main(database, config_file):
+def hospital_summary(patient, national_id):
+    """The patient summary that another clinic, a hospital, published for
+    the patient in the repository"""
+    from health_shared_record import cda
+    from helpers import INS_SYSTEM
+    party = patient.party
+    header = cda.Header(
+        unique_id='1.2.250.1.888.1.1', set_id='1.2.250.1.888.1.1',
+        version=1, type_code=cda.Code(
+            '60591-5', cda.LOINC, 'Patient summary document'),
+        title='Discharge summary, Hôpital Nord',
+        effective_time=dt.datetime.combine(
+            TODAY - dt.timedelta(days=40), dt.time(16)),
+        confidentiality='N', language='fr-FR', realm='FR',
+        patient=cda.Person(
+            [cda.Identifier(INS_SYSTEM, national_id)], party.name,
+            party.lastname, party.gender, party.dob),
+        author=cda.Person(
+            [cda.Identifier('1.2.250.1.71.4.2.1', '10199999999')],
+            'Marc', 'Durand'),
+        author_time=dt.datetime.combine(
+            TODAY - dt.timedelta(days=40), dt.time(16)),
+        custodian=cda.Organization(
+            cda.Identifier('1.2.250.1.888.4', 'HOSP-NORD'), 'Hôpital Nord'))
+    problem = cda.Code('55607006', cda.SNOMED, 'Problem')
+    return cda.build(header, [
+            cda.Section(cda.section_code('11450-4'), 'Problems',
+                [cda.Paragraph('Atrial fibrillation, diagnosed in hospital.')],
+                [cda.Observation(
+                        problem, cda.Code('I48', cda.ICD10,
+                            'Atrial fibrillation'),
+                        TODAY - dt.timedelta(days=42), 'active')]),
+            cda.Section(cda.section_code('10160-0'), 'Medications',
+                [cda.Paragraph('Apixaban 5 mg twice a day.')],
+                [cda.Administration(
+                        'Apixaban 5 mg', cda.Code('B01AF02', cda.ATC),
+                        start=TODAY - dt.timedelta(days=41),
+                        status='active')]),
+            ])
+
+
+def main(database, config_file, repository=None):
     proteus_config.set_trytond(database, config_file=config_file)
     rng = random.Random(2026)
 
@@ -110,6 +152,8 @@ def main(database, config_file):
     configuration = Configuration(1)
     configuration.national_identifier_type = 'country_id'
     configuration.national_identifier_system = '1.2.250.1.213.1.4.8'
+    # Every document published below goes to the repository, if any
+    configuration.repository_url = repository
     configuration.save()
 
     doctor_user, doctor = create_professional(
@@ -187,7 +231,11 @@ def main(database, config_file):
             (doctor_user, doctor) if index % 4 else (doctor2_user, doctor2))
 
         act_as(nurse_user)
-        for number, vaccine in enumerate(rng.sample(vaccines, 2), 1):
+        # Lucie's tetanus booster is due: the nurse gives it in the tour
+        choices = [
+            v for v in vaccines
+            if index or not v.atc_code.startswith('J07CA')]
+        for number, vaccine in enumerate(rng.sample(choices, 2), 1):
             vaccination = Vaccination(
                 patient=Patient(patient.id), vaccine=vaccine, dose=1,
                 date=dt.datetime.combine(
@@ -262,6 +310,21 @@ def main(database, config_file):
     add_file.form.file_name = 'cardiology.pdf'
     add_file.execute('publish')
 
+    # A result that Lucie reads only once her doctor has explained it
+    act_as(doctor2_user)
+    Document = Model.get('gnuhealth.shared_record.document')
+    biopsy = Document(
+        patient=Model.get('gnuhealth.patient')(patients[0].id),
+        document_type=DocumentType.find([('code', '=', '11502-2')])[0],
+        title='Breast biopsy result', file=LETTER_PDF,
+        file_name='biopsy.pdf', file_type='application/pdf',
+        hidden_from_patient=True,
+        patient_release_date=TODAY + dt.timedelta(days=14))
+    biopsy.save()
+    biopsy.click('publish')
+    act_as(doctor_user)
+    Document = Model.get('gnuhealth.shared_record.document')
+
     mistaken, = Document.find([
             ('patient', '=', patients[2].id),
             ('document_type.code', '=', '57833-6'),
@@ -283,11 +346,11 @@ def main(database, config_file):
         party.save()
         PATIENT_LOGINS[login] = user
     act_as(PATIENT_LOGINS['lucie'])
-    consult, = Model.get('gnuhealth.shared_record.document').find([
-            ('document_type.code', '=', '11488-4'),
+    prescription, = Model.get('gnuhealth.shared_record.document').find([
+            ('document_type.code', '=', '57833-6'),
             ('state', '=', 'published'),
             ])
-    consult.click('mask')
+    prescription.click('mask')
     act_as(PATIENT_LOGINS['hugod'])
     block = Wizard('gnuhealth.shared_record.block', [
             Model.get('gnuhealth.patient')(patients[1].id)])
@@ -296,7 +359,7 @@ def main(database, config_file):
     block.execute('save')
     act_as(doctor2_user)
     Report('gnuhealth.shared_record.document.rendering').execute(
-        [Model.get('gnuhealth.shared_record.document')(consult.id)])
+        [Model.get('gnuhealth.shared_record.document')(prescription.id)])
     access = Model.get('gnuhealth.shared_record.emergency_access')()
     access.patient = Model.get('gnuhealth.patient')(patients[3].id)
     access.reason = 'Brought unconscious to the emergency room'
@@ -309,14 +372,41 @@ def main(database, config_file):
     Patient.click(Patient.find([]), 'compute_prevention')
     act_as(doctor_user)
 
+    if repository:
+        # A hospital published a summary for Lucie; her doctor fetches it
+        from helpers import publish_on_peer
+        lucie = Model.get('gnuhealth.patient')(patients[0].id)
+        national_id = lucie.party.alternative_ids[0].code
+        publish_on_peer(
+            repository, national_id, '1.2.250.1.888.1.1',
+            hospital_summary(lucie, national_id), document={
+                'type_code': '60591-5',
+                'type_name': 'Patient summary document',
+                'title': 'Discharge summary, Hôpital Nord',
+                'author_name': 'Durand, Marc',
+                'custodian_id': 'HOSP-NORD',
+                'custodian_name': 'Hôpital Nord',
+                'date': dt.datetime.combine(
+                    TODAY - dt.timedelta(days=40), dt.time(16)),
+                })
+        act_as(doctor2_user)
+        Model.get('gnuhealth.patient')(patients[0].id).click(
+            'fetch_shared_record')
+        act_as(doctor_user)
+
+    Reminder = Model.get('gnuhealth.prevention.reminder')
+    states = Counter(r.state for r in Reminder.find([]))
     Document = Model.get('gnuhealth.shared_record.document')
-    print('%d patients, %d documents' % (
-            len(patients), len(Document.find([]))))
+    print('%d patients, %d documents; prevention: %s' % (
+            len(patients), len(Document.find([])),
+            ', '.join(f'{n} {s}' for s, n in sorted(states.items()))))
 
 
 if __name__ == '__main__':
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument('-d', '--database', required=True)
     parser.add_argument('-c', '--config', required=True)
+    parser.add_argument(
+        '--repository', help="the FHIR base URL of a document repository")
     arguments = parser.parse_args()
-    main(arguments.database, arguments.config)
+    main(arguments.database, arguments.config, arguments.repository)

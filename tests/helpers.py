@@ -102,18 +102,23 @@ class FHIRServer:
 INS_SYSTEM = '1.2.250.1.213.1.4.8'
 
 
-def publish_on_peer(url, national_id, unique_id, content, **attachment):
-    """Publish a document straight to the repository, as a clinic whose
-    software checks nothing would; attachment overrides what the
-    DocumentReference says of the content (size, hash)"""
+def publish_on_peer(
+        url, national_id, unique_id, content, document=None, **attachment):
+    """Publish a document straight to the repository, as another clinic's
+    software would (one that checks nothing); document overrides what the
+    DocumentReference says of it, attachment what it says of the content
+    (size, hash)"""
     import requests
     from health_shared_record import mhd
+    values = {
+        'type_code': '11488-4', 'type_name': 'Discharge letter',
+        'title': f'Letter {unique_id}', 'author_name': 'Unknown',
+        'date': dt.datetime(2026, 11, 1),
+        **(document or {})}
     document = mhd.Document(
-        unique_id=unique_id, state='published', type_code='11488-4',
-        type_name='Discharge letter', title=f'Letter {unique_id}',
-        patient=mhd.Patient([(INS_SYSTEM, national_id)]),
-        date=dt.datetime(2026, 11, 1), author_name='Unknown',
-        content=content)
+        unique_id=unique_id, state='published',
+        patient=mhd.Patient([(INS_SYSTEM, national_id)]), content=content,
+        **values)
     bundle = mhd.provide_bundle([document], '1.2.250.1.777')
     reference = bundle['entry'][-1]['resource']
     reference['content'][0]['attachment'].update(attachment)

@@ -1,0 +1,444 @@
+# This file is part of health_shared_record.  Licensed under the GNU General
+# Public License v3 or later; see the COPYING file at the top of the project.
+"""The whole journey in Tryton's web client (sao), served by trytond on the
+demo clinic and driven in Debian's Chromium by Playwright.
+
+The tests run in order on one demo database: a doctor publishes an
+evaluation and reads it, the patient masks it and reads who opened it,
+another doctor no longer finds it, a nurse gives a booster that the
+patient's prevention tab marks done; then the views are read in French and
+Spanish.  Screenshots go to HSR_SCREENSHOTS (doc/images when the usage pages
+are refreshed), else to a temporary folder.
+"""
+import base64
+import os
+import pathlib
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import polib
+import pytest
+import requests
+from playwright.sync_api import expect, sync_playwright
+
+from helpers import PASSWORD, ROOT, free_port
+
+CHROMIUM = os.environ.get('CHROMIUM', '/usr/bin/chromium')
+WEB_ROOT = pathlib.Path(os.environ.get('SAO_ROOT', ROOT / 'var' / 'web'))
+LOCALE = ROOT / 'health_shared_record' / 'locale'
+SHOTS = pathlib.Path(
+    os.environ.get('HSR_SCREENSHOTS') or tempfile.mkdtemp(prefix='hsr-shots-'))
+
+pytestmark = [
+    pytest.mark.skipif(
+        not os.path.exists(CHROMIUM),
+        reason=f'no Chromium at {CHROMIUM}: bin/test installs Debian\'s'),
+    pytest.mark.skipif(
+        not (WEB_ROOT / 'index.html').exists(),
+        reason=f'no web client in {WEB_ROOT}: bin/test installs it'),
+    ]
+
+
+class Server:
+    "trytond serving sao on a demo database of its own, on a free port"
+
+    def __init__(self, directory):
+        self.directory = directory
+        uri = os.environ.get('TRYTOND_DATABASE_URI', 'sqlite://')
+        self.sqlite = uri.startswith('sqlite')
+        self.database = 'e2e' if self.sqlite else f'test_e2e_{os.getpid()}'
+        self.uri = uri
+        self.port = free_port()
+        self.url = f'http://127.0.0.1:{self.port}/'
+        self.config = directory / 'trytond.conf'
+        self.process = None
+
+    def create(self):
+        self.drop()
+        lines = [
+            '[database]', f'uri = {self.uri}', 'language = en',
+            # The server does not list the other databases (the tests')
+            'list = False',
+            '[web]', f'listen = 127.0.0.1:{self.port}', f'root = {WEB_ROOT}',
+            '[session]', 'timeout = 3600',
+            ]
+        if self.sqlite:
+            lines.insert(2, f'path = {self.directory}')
+            (self.directory / f'{self.database}.sqlite').touch()
+        self.config.write_text('\n'.join(lines) + '\n')
+        password = self.directory / 'password'
+        password.write_text(PASSWORD)
+        env = self.environment()
+        env['TRYTONPASSFILE'] = str(password)
+        bin_ = pathlib.Path(sys.executable).parent
+        subprocess.run([
+                bin_ / 'trytond-admin', '-c', self.config, '-d', self.database,
+                '--email', 'admin@example.org', '-u', 'health_shared_record',
+                '--activate-dependencies', '-l', 'fr', 'es'],
+            env=env, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run([
+                sys.executable, ROOT / 'demo' / 'populate.py',
+                '-c', self.config, '-d', self.database],
+            env=env, check=True, stdout=subprocess.DEVNULL)
+
+    def environment(self):
+        env = {k: v for k, v in os.environ.items()
+            if not k.startswith(('TRYTOND_DATABASE', 'DB_'))}
+        return env
+
+    def start(self):
+        self.process = subprocess.Popen([
+                pathlib.Path(sys.executable).parent / 'trytond',
+                '-c', self.config],
+            env=self.environment(), stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(self.url, timeout=2).ok:
+                    return
+            except requests.ConnectionError:
+                time.sleep(0.3)
+        raise RuntimeError('trytond did not start')
+
+    def stop(self):
+        if self.process:
+            self.process.terminate()
+            self.process.wait(20)
+        self.drop()
+
+    def drop(self):
+        if self.sqlite:
+            return
+        import psycopg2
+        connection = psycopg2.connect(self.uri + 'postgres')
+        connection.autocommit = True
+        with connection.cursor() as cursor:
+            cursor.execute(f'DROP DATABASE IF EXISTS "{self.database}"')
+        connection.close()
+
+    def rpc(self, login, method, *params):
+        "Call method as login over JSON-RPC, as any client would"
+        url = f'{self.url}{self.database}/'
+        user_id, session = requests.post(url, json={
+                'id': 1, 'method': 'common.db.login',
+                'params': [login, {'password': PASSWORD}, 'en'],
+                }, timeout=30).json()['result'][:2]
+        token = base64.b64encode(
+            f'{login}:{user_id}:{session}'.encode()).decode()
+        answer = requests.post(url, json={
+                'id': 2, 'method': method, 'params': list(params) + [{}]},
+            headers={'Authorization': f'Session {token}'}, timeout=60).json()
+        assert 'error' not in answer, answer
+        return answer['result']
+
+
+class Sao:
+    "What a user does in Tryton's web client, said in Playwright"
+
+    def __init__(self, browser, server, login, language='en'):
+        self.server = server
+        self.context = browser.new_context(
+            viewport={'width': 1440, 'height': 900}, accept_downloads=True,
+            locale={'en': 'en-US', 'fr': 'fr-FR', 'es': 'es-ES'}[language])
+        self.page = self.context.new_page()
+        self.page.set_default_timeout(30000)
+        self.page.goto(server.url)
+        database = self.page.locator('input#database:visible')
+        database.wait_for()
+        if database.input_value() != server.database:
+            # The server lists no database: the user types its name
+            database.fill(server.database)
+        self.page.locator('input#login').fill(login)
+        self.page.locator('input#login').press('Enter')
+        password = self.page.locator('input[type=password]')
+        password.fill(PASSWORD)
+        password.press('Enter')
+        self.page.wait_for_selector(
+            '#menu tbody tr', state='attached', timeout=60000)
+        self.idle()
+
+    def close(self):
+        self.context.close()
+
+    def idle(self, seconds=1.0):
+        "Let sao finish its calls: it has no event for that"
+        self.page.wait_for_load_state('networkidle')
+        self.page.wait_for_timeout(int(seconds * 1000))
+
+    @property
+    def tab(self):
+        "The current tab, or the form open over it in a dialog"
+        dialog = self.page.locator('.modal-dialog:visible')
+        if dialog.count():
+            return dialog.last
+        return self.page.locator('#tabcontent > .tab-pane.active')
+
+    def menu(self, *path):
+        for name in path:
+            self.page.locator(
+                f'#menu div.column-char[title="{name}"]').first.click()
+            self.idle(0.5)
+
+    def rows(self):
+        "The texts of the rows of the list in the current tab"
+        return self.tab.locator('.treeview:visible').first.locator(
+            'tbody tr:visible').all_inner_texts()
+
+    def search(self, text):
+        box = self.tab.locator('.filter-box input').first
+        box.fill(text)
+        box.press('Enter')
+        self.idle()
+
+    def open_row(self, text, within=None):
+        (within or self.tab).locator(
+            'tbody tr:visible', has_text=text).first.dblclick()
+        self.idle()
+
+    def page_tab(self, name):
+        "Open the page of the form's notebook with that name"
+        self.tab.locator('.nav-tabs a:visible', has_text=name).first.click()
+        self.idle(0.5)
+
+    def button(self, text):
+        self.tab.locator('button:visible', has_text=text).first.click()
+        self.idle()
+
+    def toolbar(self, title, item):
+        "Choose item in the toolbar's menu with that title"
+        self.tab.locator(f'[title="{title}"]').first.click()
+        self.tab.locator(
+            '.dropdown-menu:visible a', has_text=item).first.click()
+        self.idle()
+
+    def close_tab(self):
+        self.tab.locator('nav.toolbar a.dropdown-toggle').first.click()
+        self.tab.locator('nav.toolbar a#close').first.click()
+        self.idle()
+
+    def shoot(self, name):
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=SHOTS / f'{name}.png')
+
+
+@pytest.fixture(scope='module')
+def server():
+    directory = pathlib.Path(tempfile.mkdtemp(prefix='hsr-e2e-'))
+    server = Server(directory)
+    if os.environ.get('HSR_E2E_DEMO'):
+        # A running demo (bin/demo) at that URL, to write the tests faster;
+        # they change its database
+        server.url = os.environ['HSR_E2E_DEMO']
+        server.database = 'demo'
+        yield server
+        return
+    try:
+        server.create()
+        server.start()
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope='module')
+def browser():
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=['--no-sandbox'])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def login(browser, server):
+    sessions = []
+
+    def login(user, language='en'):
+        sessions.append(Sao(browser, server, user, language))
+        return sessions[-1]
+    yield login
+    for session in sessions:
+        session.close()
+
+
+# The evaluation that Dr Lefebvre, Lucie's doctor, publishes again: its
+# type, and the start of its title
+CONSULT = 'Consult note'
+NOTE = 'Consult note:'
+LUCIE = 'Bernard, Lucie'
+
+
+def test_doctor_publishes_an_evaluation_and_reads_it(login):
+    hugo = login('hugo')
+    hugo.menu('Health', 'Patients')
+    hugo.open_row(LUCIE)
+    hugo.toolbar('Open related records', 'Evaluations')
+    hugo.open_row('Bernard')
+    versions = hugo.tab.locator('.treeview', has_text=CONSULT).last.locator(
+        'tbody tr:visible')
+    expect(versions.first).to_be_visible()
+    published = versions.count()
+    hugo.button('Publish to Shared Record')
+    expect(versions).to_have_count(published + 1)
+    hugo.shoot('evaluation-published')
+
+    hugo.menu('Shared Record', 'Shared Documents')
+    hugo.search(f'Patient: Lucie Type: "{CONSULT}"')
+    expect(hugo.tab.locator('tbody tr:visible', has_text=NOTE)
+        ).to_have_count(1)
+    hugo.open_row(NOTE)
+    assert hugo.tab.locator('input:visible').first.input_value()
+    with hugo.page.expect_download() as download:
+        hugo.toolbar('Print report', 'Readable Document')
+    html = pathlib.Path(download.value.path()).read_text(encoding='utf-8')
+    assert 'Bernard' in html and '<h2>' in html
+    reader = hugo.context.new_page()
+    reader.set_content(html)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    reader.screenshot(path=SHOTS / 'readable-document.png', full_page=True)
+    reader.close()
+    hugo.shoot('document-form')
+
+    # Before the patient masks it, another doctor finds it too
+    claire = login('claire')
+    claire.menu('Health', 'Shared Record', 'Shared Documents')
+    claire.search(f'Patient: Lucie Type: "{CONSULT}"')
+    assert [r for r in claire.rows() if NOTE in r]
+
+
+def test_patient_masks_it_and_reads_who_opened_it(login):
+    lucie = login('lucie')
+    lucie.menu('My Shared Record')
+    lucie.page_tab('My Documents')
+    lucie.open_row(NOTE)
+    lucie.tab.locator('button:visible', has_text=re.compile('^Mask$', re.I)
+        ).first.click()
+    lucie.button('OK')  # the confirmation
+    assert lucie.tab.locator('button:visible', has_text='Unmask').count()
+    lucie.shoot('patient-masks')
+    lucie.button('Close')
+    lucie.page_tab('Access History')
+    history = ' '.join(lucie.rows())
+    assert 'Lefebvre' in history and 'Printed' in history
+    lucie.shoot('patient-access-history')
+
+
+def test_another_doctor_no_longer_finds_it(login):
+    claire = login('claire')
+    claire.menu('Health', 'Shared Record', 'Shared Documents')
+    claire.search(f'Patient: Lucie Type: "{CONSULT}"')
+    assert not [r for r in claire.rows() if NOTE in r]
+    claire.search('')
+    assert not [r for r in claire.rows() if 'Bernard' in r and NOTE in r]
+    claire.menu('Patients')
+    claire.open_row(LUCIE)
+    claire.page_tab('Shared Record')
+    assert NOTE not in claire.tab.inner_text()
+    claire.shoot('other-doctor-patient-tab')
+
+
+def test_the_first_doctor_still_does(login):
+    hugo = login('hugo')
+    hugo.menu('Health', 'Patients')
+    hugo.open_row(LUCIE)
+    hugo.page_tab('Shared Record')
+    assert NOTE in hugo.tab.inner_text()
+    hugo.shoot('patient-shared-record-tab')
+
+
+def test_nurse_gives_the_booster_and_prevention_marks_it_done(login):
+    paul = login('paul')
+    paul.menu('Health', 'Patients')
+    paul.open_row(LUCIE)
+    paul.page_tab('Prevention')
+    booster = paul.tab.locator('tbody tr:visible', has_text='Diphtheria')
+    assert 'Done' not in booster.first.inner_text()
+    paul.toolbar('Open related records', 'Vaccinations')
+    paul.tab.locator('[title="New"]').first.click()
+    paul.idle()
+    vaccine = paul.tab.locator('.form-many2one input:visible').nth(1)
+    vaccine.fill('Revaxis')
+    vaccine.press('Tab')
+    paul.idle()
+    paul.open_row('Revaxis')  # in the search dialog
+    paul.shoot('nurse-records-vaccination')
+    paul.tab.locator('[title="Save"]').first.click()
+    paul.idle()
+    # Back to Lucie's form, read again
+    paul.close_tab()
+    paul.tab.locator('[title="Reload/Undo"]').first.click()
+    paul.idle()
+    paul.page_tab('Prevention')
+    booster = paul.tab.locator('tbody tr:visible', has_text='Diphtheria')
+    assert 'Done' in booster.first.inner_text()
+    paul.shoot('patient-prevention-tab')
+
+
+# The module's words as the views show them: labels, buttons, pages,
+# columns, menu entries, selection values
+SHOWN = ('field:', 'selection:', 'view:', 'model:ir.ui.menu',
+    'model:ir.model.button', 'model:ir.action')
+
+
+# Words that are also words of the language, which GNU Health's own views
+# show as they are (its French says "Institution" where ours says
+# "Établissement")
+SAME_WORD = {'fr': {'Institution'}, 'es': set()}
+
+
+def untranslated(text, language):
+    "The module's English strings that show, untranslated, in text"
+    catalogue = polib.pofile(str(LOCALE / f'{language}.po'))
+    english = {
+        e.msgid for e in catalogue
+        if e.msgctxt and e.msgctxt.startswith(SHOWN)
+        and e.msgstr and e.msgstr != e.msgid and len(e.msgid) > 3}
+    shown = {line.strip() for line in re.split(r'[\n\t:]', text)}
+    return sorted((english & shown) - SAME_WORD[language])
+
+
+@pytest.mark.parametrize('language', ['fr', 'es'])
+def test_every_word_of_the_module_is_translated(server, login, language):
+    seen = []
+
+    def read_pages(sao):
+        "Read the form on each page of its notebooks"
+        links = sao.tab.locator('.nav-tabs a:visible')
+        for name in links.all_inner_texts():
+            link = links.filter(has_text=name)
+            if link.count():
+                link.first.click()
+                sao.idle(0.3)
+                seen.append(sao.tab.inner_text())
+
+    for user in ['hugo', 'lucie']:
+        server.rpc(user, 'model.res.user.set_preferences',
+            {'language': language})
+    try:
+        hugo = login('hugo', language)
+        entries = hugo.page.locator('#menu div.column-char')
+        entries.first.click()  # Health
+        hugo.idle(0.5)
+        seen.append(hugo.page.locator('#menu').inner_text())
+        entries.nth(1).click()  # its Patients
+        hugo.idle()
+        hugo.open_row(LUCIE)
+        read_pages(hugo)
+        hugo.page_tab({'fr': 'Dossier partagé', 'es': 'Historia compartida'
+                }[language])
+        hugo.shoot(f'patient-form-{language}')
+        lucie = login('lucie', language)
+        lucie.page.locator('#menu div.column-char').first.click()
+        lucie.idle()
+        read_pages(lucie)
+    finally:
+        for user in ['hugo', 'lucie']:
+            server.rpc(
+                user, 'model.res.user.set_preferences', {'language': 'en'})
+    assert untranslated('\n'.join(seen), language) == []
