@@ -59,6 +59,9 @@ class Server:
 
     def create(self):
         self.drop()
+        if not self.sqlite:
+            self.postgresql(
+                f'CREATE DATABASE "{self.database}" ENCODING \'UTF8\'')
         lines = [
             '[database]', f'uri = {self.uri}', 'language = en',
             # The server does not list the other databases (the tests')
@@ -112,13 +115,15 @@ class Server:
         self.drop()
 
     def drop(self):
-        if self.sqlite:
-            return
+        if not self.sqlite:
+            self.postgresql(f'DROP DATABASE IF EXISTS "{self.database}"')
+
+    def postgresql(self, statement):
         import psycopg2
         connection = psycopg2.connect(self.uri + 'postgres')
         connection.autocommit = True
         with connection.cursor() as cursor:
-            cursor.execute(f'DROP DATABASE IF EXISTS "{self.database}"')
+            cursor.execute(statement)
         connection.close()
 
     def rpc(self, login, method, *params):
