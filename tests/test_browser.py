@@ -23,6 +23,7 @@ import time
 import polib
 import pytest
 import requests
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect, sync_playwright
 
 from helpers import PASSWORD, ROOT, free_port
@@ -201,8 +202,14 @@ class Sao:
         self.idle()
 
     def open_row(self, text, within=None):
-        (within or self.tab).locator(
-            'tbody tr:visible', has_text=text).first.dblclick()
+        row = (within or self.tab).locator('tbody tr:visible', has_text=text)
+        try:
+            row.first.wait_for(timeout=30000)
+        except PlaywrightError:
+            # Say what the client shows instead: often a message
+            raise AssertionError(
+                f'no row {text!r} in: {self.tab.inner_text()[:2000]}')
+        row.first.dblclick()
         self.idle()
 
     def page_tab(self, name):
@@ -220,6 +227,14 @@ class Sao:
         self.tab.locator(
             '.dropdown-menu:visible a', has_text=item).first.click()
         self.idle()
+        # On PostgreSQL, GNU Health's patient form may count as modified
+        # once opened (nothing was typed): the user does not save it
+        prompt = self.page.locator(
+            '.modal-dialog:visible', has_text='has been modified')
+        if prompt.count():
+            prompt.locator('button', has_text=re.compile('^No$', re.I)
+                ).first.click()
+            self.idle()
 
     def close_tab(self):
         self.tab.locator('nav.toolbar a.dropdown-toggle').first.click()
