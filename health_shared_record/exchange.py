@@ -15,8 +15,8 @@ from trytond.tools import grouped_slice
 from trytond.transaction import Transaction, without_check_access
 
 from . import cda, mhd
-from .document import LOINC_CODE, loinc_check_digit
-from .exceptions import ExchangeError, PublishError, WithdrawError
+from .exceptions import (
+    DocumentTypeError, ExchangeError, PublishError, WithdrawError)
 
 EXCHANGE_STATES = [
     ('none', "Not Exchanged"),
@@ -370,20 +370,21 @@ class Document(metaclass=PoolMeta):
             for system, value in mhd_patient.identifiers}
         if not wanted & read.patient_ids:
             raise mhd.ContentError('patient_mismatch')
-        match = LOINC_CODE.match(reference.type_code)
-        if (not match or loinc_check_digit(match.group(1))
-                != int(match.group(2))):
-            raise mhd.ContentError('unknown_type', code=reference.type_code)
         with Transaction().set_context(active_test=False):
             types = DocumentType.search(
                 [('code', '=', reference.type_code)], limit=1)
         if types:
             document_type, = types
         else:
-            document_type, = DocumentType.create([{
-                        'code': reference.type_code,
-                        'name': reference.type_name,
-                        }])
+            document_type = DocumentType(
+                code=reference.type_code, name=reference.type_name)
+            try:
+                # Checked before it is saved: a refusal leaves nothing
+                document_type.check_code()
+            except DocumentTypeError:
+                raise mhd.ContentError(
+                    'unknown_type', code=reference.type_code)
+            document_type.save()
         replaced = [
             held[u] for u in reference.replaces
             if u in held and held[u].source == 'repository'
