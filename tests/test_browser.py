@@ -209,7 +209,15 @@ class Sao:
             # Say what the client shows instead: often a message
             raise AssertionError(
                 f'no row {text!r} in: {self.tab.inner_text()[:2000]}')
-        row.first.dblclick()
+        # sao may draw the list again right after showing it: try again
+        for attempt in range(3):
+            self.idle(0.5)
+            try:
+                row.first.dblclick(timeout=10000)
+                break
+            except PlaywrightError:
+                if attempt == 2:
+                    raise
         self.idle()
 
     def page_tab(self, name):
