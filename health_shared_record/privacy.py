@@ -15,7 +15,8 @@ from trytond.model import ModelSQL, ModelView, fields
 from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Eval
 from trytond.rpc import RPC
-from trytond.transaction import Transaction
+from trytond.tools import grouped_slice
+from trytond.transaction import Transaction, without_check_access
 from trytond.pyson import PYSONEncoder
 from trytond.wizard import (
     Button, StateAction, StateTransition, StateView, Wizard)
@@ -361,6 +362,8 @@ class Document(metaclass=PoolMeta):
         # calls write
         cls.__rpc__.update({
                 'read': RPC(readonly=False),
+                'search_read': RPC(readonly=False),
+                'export_data_domain': RPC(readonly=False),
                 'export_data': RPC(
                     instantiate=0, unique=False, readonly=False),
                 })
@@ -498,12 +501,32 @@ class Document(metaclass=PoolMeta):
 
     @classmethod
     def _set_masked(cls, documents, masked, action):
+        """Apply the patient's choice to every version of the documents,
+        including one published while they chose"""
         Consent = Pool().get('gnuhealth.shared_record.consent')
         cls.check_privacy_actor(documents)
-        documents = [d for d in documents if d.masked != masked]
-        cls.write(documents, {'masked': masked})
+        # No lock: a choice and a new version made at once both write the
+        # version it replaces, and so do two choices; PostgreSQL refuses the
+        # second writer, whose request trytond runs again, seeing the first
+        with without_check_access():
+            versions = cls.versions(documents)
+            changed = [d for d in versions if d.masked != masked]
+            cls.write(changed, {'masked': masked})
+        changed_sets = {d.set_id or d.id for d in changed}
         for document in documents:
-            Consent.record(document.patient, action, document=document)
+            key = document.set_id or document.id
+            if key in changed_sets:
+                changed_sets.remove(key)
+                Consent.record(document.patient, action, document=document)
+
+    @classmethod
+    def versions(cls, documents):
+        "The documents and every other version of them, by id"
+        set_ids = list({d.set_id for d in documents if d.set_id})
+        versions = set(documents)
+        for sub_ids in grouped_slice(set_ids):
+            versions.update(cls.search([('set_id', 'in', list(sub_ids))]))
+        return sorted(versions, key=lambda d: d.id)
 
     @classmethod
     @ModelView.button

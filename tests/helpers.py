@@ -492,6 +492,14 @@ def what_user_sees(document_ids, patient_id, config=None):
         if rows:
             exported.add(rows[0][0])
     seen['export'] = exported
+    # What the client's search_read and export by domain return, the
+    # content included (which is logged)
+    rows = attempt(lambda: Document._proxy.search_read(
+            [], 0, None, None, ['title', 'content'], context))
+    seen['search_read'] = {r['title'] for r in rows or []}
+    rows = attempt(lambda: Document._proxy.export_data_domain(
+            [], ['title', 'content'], 0, None, None, False, context))
+    seen['export domain'] = {r[0] for r in rows or []}
     patient = attempt(lambda: Patient._proxy.read(
             [patient_id], ['shared_documents'], context))
     listed = patient[0].get('shared_documents', []) if patient else []
