@@ -454,9 +454,12 @@ class Document(Workflow, ModelSQL, ModelView):
         author = current_professional()
         cls.check_publishable(documents)
         replaced = [d.replaces for d in documents if d.replaces]
-        if replaced:
-            cls.lock(replaced)
-            cls.check_replaceable(documents)
+        # No lock: two publications replacing the same version both write
+        # it (supersede); the database refuses the second writer, whose
+        # request trytond runs again, and the check then sees the version
+        # replaced.  A lock would also wait for every reader whose access
+        # is being logged
+        cls.check_replaceable(documents)
         now = dt.datetime.now()
         for document in documents:
             document.author = author

@@ -690,12 +690,26 @@ class Reminder(ModelSQL, ModelView):
                         [state, done_date, transaction.user,
                             CurrentTimestamp()],
                         where=reduce_ids(reminder.id, list(sub))))
+        if not inserts:
+            return
+        try:
+            cls._insert(inserts)
+        except backend.DatabaseIntegrityError as error:
+            # Another transaction recomputed the same patient (a nurse's
+            # vaccination during the nightly run) and inserted the same
+            # reminders since this one started: trytond runs the request
+            # again, which then sees them
+            raise backend.DatabaseOperationalError(str(error)) from error
+
+    @classmethod
+    def _insert(cls, inserts):
+        reminder = cls.__table__()
+        transaction = Transaction()
+        cursor = transaction.connection.cursor()
         columns = [
             reminder.patient, reminder.rule, reminder.due_date,
             reminder.state, reminder.done_date, reminder.create_uid,
             reminder.create_date]
-        if not inserts:
-            return
         now = dt.datetime.now()
         if backend.name == 'postgresql':
             # COPY writes a first full run several times faster than INSERT
