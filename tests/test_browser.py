@@ -10,23 +10,19 @@ patient's prevention tab marks done; then the views are read in French and
 Spanish.  Screenshots go to HSR_SCREENSHOTS (doc/images when the usage pages
 are refreshed), else to a temporary folder.
 """
-import base64
 import os
 import pathlib
 import re
 import shutil
-import subprocess
-import sys
 import tempfile
-import time
 
 import polib
 import pytest
-import requests
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect, sync_playwright
 
-from helpers import PASSWORD, ROOT, free_port
+from cluster import Client, Site
+from helpers import PASSWORD, ROOT
 
 CHROMIUM = os.environ.get('CHROMIUM', '/usr/bin/chromium')
 WEB_ROOT = pathlib.Path(os.environ.get('SAO_ROOT', ROOT / 'var' / 'web'))
@@ -45,102 +41,28 @@ pytestmark = [
 
 
 class Server:
-    "trytond serving sao on a demo database of its own, on a free port"
+    "The demo clinic served with sao by trytond, on a database of its own"
 
     def __init__(self, directory):
-        self.directory = directory
-        uri = os.environ.get('TRYTOND_DATABASE_URI', 'sqlite://')
-        self.sqlite = uri.startswith('sqlite')
-        self.database = 'e2e' if self.sqlite else f'test_e2e_{os.getpid()}'
-        self.uri = uri
-        self.port = free_port()
-        self.url = f'http://127.0.0.1:{self.port}/'
-        self.config = directory / 'trytond.conf'
-        self.process = None
-
-    def create(self):
-        self.drop()
-        if not self.sqlite:
-            self.postgresql(
-                f'CREATE DATABASE "{self.database}" ENCODING \'UTF8\'')
-        lines = [
-            '[database]', f'uri = {self.uri}', 'language = en',
-            # The server does not list the other databases (the tests')
-            'list = False',
-            '[web]', f'listen = 127.0.0.1:{self.port}', f'root = {WEB_ROOT}',
-            '[session]', 'timeout = 3600',
-            ]
-        if self.sqlite:
-            lines.insert(2, f'path = {self.directory}')
-            (self.directory / f'{self.database}.sqlite').touch()
-        self.config.write_text('\n'.join(lines) + '\n')
-        password = self.directory / 'password'
-        password.write_text(PASSWORD)
-        env = self.environment()
-        env['TRYTONPASSFILE'] = str(password)
-        bin_ = pathlib.Path(sys.executable).parent
-        subprocess.run([
-                bin_ / 'trytond-admin', '-c', self.config, '-d', self.database,
-                '--email', 'admin@example.org', '-u', 'health_shared_record',
-                '--activate-dependencies', '-l', 'fr', 'es'],
-            env=env, check=True, stdout=subprocess.DEVNULL)
-        subprocess.run([
-                sys.executable, ROOT / 'demo' / 'populate.py',
-                '-c', self.config, '-d', self.database],
-            env=env, check=True, stdout=subprocess.DEVNULL)
-
-    def environment(self):
-        env = {k: v for k, v in os.environ.items()
-            if not k.startswith(('TRYTOND_DATABASE', 'DB_'))}
-        return env
+        self.site = Site(directory, 'e2e', web_root=WEB_ROOT)
+        self.database = self.site.database
+        self.url = None
 
     def start(self):
-        self.process = subprocess.Popen([
-                pathlib.Path(sys.executable).parent / 'trytond',
-                '-c', self.config],
-            env=self.environment(), stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(self.url, timeout=2).ok:
-                    return
-            except requests.ConnectionError:
-                time.sleep(0.3)
-        raise RuntimeError('trytond did not start')
+        self.site.create(languages=['fr', 'es'])
+        self.site.script(ROOT / 'demo' / 'populate.py')
+        self.url = self.site.server().url
 
     def stop(self):
-        if self.process:
-            self.process.terminate()
-            self.process.wait(20)
-        self.drop()
-
-    def drop(self):
-        if not self.sqlite:
-            self.postgresql(f'DROP DATABASE IF EXISTS "{self.database}"')
-
-    def postgresql(self, statement):
-        import psycopg2
-        connection = psycopg2.connect(self.uri + 'postgres')
-        connection.autocommit = True
-        with connection.cursor() as cursor:
-            cursor.execute(statement)
-        connection.close()
+        self.site.stop()
 
     def rpc(self, login, method, *params):
         "Call method as login over JSON-RPC, as any client would"
-        url = f'{self.url}{self.database}/'
-        user_id, session = requests.post(url, json={
-                'id': 1, 'method': 'common.db.login',
-                'params': [login, {'password': PASSWORD}, 'en'],
-                }, timeout=30).json()['result'][:2]
-        token = base64.b64encode(
-            f'{login}:{user_id}:{session}'.encode()).decode()
-        answer = requests.post(url, json={
-                'id': 2, 'method': method, 'params': list(params) + [{}]},
-            headers={'Authorization': f'Session {token}'}, timeout=60).json()
-        assert 'error' not in answer, answer
-        return answer['result']
+        client = Client(self.url, self.database, login)
+        try:
+            return client.call(method, *params, context={})
+        finally:
+            client.close()
 
 
 class Sao:
@@ -266,7 +188,6 @@ def server():
         yield server
         return
     try:
-        server.create()
         server.start()
         yield server
     finally:
