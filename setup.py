@@ -53,6 +53,8 @@ setup(
             'proteus >= 7.0, < 7.1',
             'pytest',
             'hypothesis',
+            # atheris 3.1 needs Python 3.12: pip takes 3.0 on 3.11
+            'atheris >= 2.3',
             'psycopg2 >= 2.7',
             'aiosmtpd',
             'fhir.resources >= 8, < 9',

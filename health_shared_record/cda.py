@@ -502,20 +502,26 @@ def schema_errors(content, path):
 
 
 _NO_DOCTYPE = 'document type declarations are not accepted'
-# A DOCTYPE in the prolog, after the XML declaration and comments
+# A DOCTYPE in the prolog, after the XML declaration and comments.  The
+# quantifiers are possessive, the prolog read one way only: left to
+# backtrack, comments and blanks split in exponentially many ways, and a
+# prolog of 40 empty comments took hours to pass, one of 40 kB of blanks
+# half a minute.
 _DOCTYPE = re.compile(
-    rb'^(?:\xef\xbb\xbf)?\s*(?:<\?xml[^>]*\?>)?\s*(?:<!--.*?-->\s*)*<!DOCTYPE',
+    rb'^(?:\xef\xbb\xbf)?\s*+(?:<\?xml[^>]*\?>)?+\s*+(?:<!--.*?-->\s*+)*+'
+    rb'<!DOCTYPE',
     re.DOTALL)
+_SAFE_PARSING = dict(
+    resolve_entities=False, load_dtd=False, no_network=True,
+    dtd_validation=False, huge_tree=False, remove_comments=True,
+    remove_pis=True, collect_ids=False)
 
 
 def safe_parser(max_size=None):
     """Return a parser that loads no DTD, expands no entity and reaches no
     network, so that a hostile document cannot make it read a file, call a
     server or explode in memory"""
-    return etree.XMLParser(
-        resolve_entities=False, load_dtd=False, no_network=True,
-        dtd_validation=False, huge_tree=False, remove_comments=True,
-        remove_pis=True, collect_ids=False)
+    return etree.XMLParser(**_SAFE_PARSING)
 
 
 def parse(content):
@@ -651,6 +657,10 @@ CODE_SYSTEMS = {
     }
 # A document may carry at most this many entries
 MAX_ENTRIES = 5000
+# and this many elements and attributes, twice what as many entries of
+# every kind take with their narrative: libxml2 spends some 120 bytes on
+# an element, 230 on an attribute, and 20 MB of empty elements took 600 MB
+MAX_NODES = 50 * MAX_ENTRIES
 
 
 @dataclass
@@ -699,7 +709,8 @@ def read_ts(value):
                 hours=int(zone.group(2)), minutes=int(zone.group(3)))
             moment -= offset if zone.group(1) == '+' else -offset
         return moment
-    except ValueError:
+    except (ValueError, OverflowError):
+        # OverflowError: a zone that moves the time out of years 1-9999
         return None
 
 
@@ -771,7 +782,8 @@ def _administration_entry(kind, administration):
                 and code_element.get('code') == DOSE_NUMBER.code):
             values.append(value.get('value'))
     for value in values:
-        if value and value.isdigit() and len(value) < 4:
+        # isdigit() is also true of digits int() refuses, such as ²
+        if value and value.isdecimal() and len(value) < 4:
             dose_number = int(value)
             break
     return Entry(
@@ -780,14 +792,33 @@ def _administration_entry(kind, administration):
         lot)
 
 
-def read_content(content, max_entries=MAX_ENTRIES):
+def _parse_counted(content, max_nodes):
+    """Parse CDA bytes safely, refusing a document of more than max_nodes
+    elements and attributes before its whole tree is built"""
+    parser = etree.XMLPullParser(events=('start',), **_SAFE_PARSING)
+    count = 0
+    for start in range(0, len(content), 1 << 16):
+        parser.feed(content[start:start + (1 << 16)])
+        for _, element in parser.read_events():
+            count += 1 + len(element.attrib)
+        if count > max_nodes:
+            raise ContentError(
+                f'more than {max_nodes} elements and attributes')
+    root = parser.close()
+    if root.getroottree().docinfo.doctype:
+        raise ContentError(_NO_DOCTYPE)
+    return root
+
+
+def read_content(content, max_entries=MAX_ENTRIES, max_nodes=MAX_NODES):
     """Read a received CDA document safely: no DTD, no entity, no network,
-    libxml2's depth and size limits, at most max_entries entries"""
+    libxml2's depth and size limits, at most max_entries entries and
+    max_nodes elements and attributes"""
     if _DOCTYPE.match(content):
         # Refused before the parser sees a single entity
         raise ContentError(_NO_DOCTYPE)
     try:
-        root = parse(content).getroot()
+        root = _parse_counted(content, max_nodes)
     except etree.XMLSyntaxError as error:
         raise ContentError(error.msg or str(error)) from None
     except ValueError as error:
@@ -801,6 +832,13 @@ def read_content(content, max_entries=MAX_ENTRIES):
     version = version.get('value') if version is not None else None
     effective = root.find(_q('effectiveTime'))
     entries = []
+
+    def add(entry):
+        # Counted one by one: an act may wrap any number of observations
+        entries.append(entry)
+        if len(entries) > max_entries:
+            raise ContentError(f'more than {max_entries} entries')
+
     for section in root.iter(f'{{{NS}}}section'):
         code = section.find(_q('code'))
         kind = ENTRY_SECTIONS.get(
@@ -811,21 +849,19 @@ def read_content(content, max_entries=MAX_ENTRIES):
             for act in entry:
                 tag = etree.QName(act).localname
                 if tag == 'substanceAdministration':
-                    entries.append(_administration_entry(kind, act))
+                    add(_administration_entry(kind, act))
                 elif tag == 'observation':
-                    entries.append(_observation_entry(kind, act))
+                    add(_observation_entry(kind, act))
                 elif tag == 'act':
                     # C-CDA wraps each concern's observations in an act
                     for observation in act.iterfind(_q(
                                 'entryRelationship/observation')):
-                        entries.append(_observation_entry(kind, observation))
-            if len(entries) > max_entries:
-                raise ContentError(f'more than {max_entries} entries')
+                        add(_observation_entry(kind, observation))
     return Content(
         title=(root.findtext(_q('title')) or '').strip(),
         effective_time=read_ts(
             effective.get('value') if effective is not None else None),
-        version=int(version) if version and version.isdigit()
+        version=int(version) if version and version.isdecimal()
         and len(version) < 6 else 1,
         patient_ids=patient_ids,
         custodian=(root.findtext(_q(

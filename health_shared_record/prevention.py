@@ -231,6 +231,11 @@ class Rule(DeactivableMixin, ModelSQL, ModelView):
                 self._error('msg_prevention_empty_window')
         if self.risk_min_age is not None and self.risk_min_age < 0:
             self._error('msg_prevention_negative_age')
+        most = schedule.MAX_YEARS * schedule.UNITS_A_YEAR[self.age_unit]
+        if any(age is not None and age > most
+                for age in [self.min_age, self.max_age, self.risk_min_age]):
+            self._error(
+                'msg_prevention_age_too_high', years=schedule.MAX_YEARS)
         if self.risk_conditions and schedule.code_ranges(
                 self.risk_conditions) is None:
             self._error(
@@ -246,13 +251,18 @@ class Rule(DeactivableMixin, ModelSQL, ModelView):
                 self._error('msg_prevention_interval_positive')
             if (self.first_interval_months or 0) > self.interval_months:
                 self._error('msg_prevention_first_interval_longer')
+            if self.interval_months > 12 * schedule.MAX_YEARS:
+                self._error(
+                    'msg_prevention_interval_too_long',
+                    years=schedule.MAX_YEARS)
         if self.kind == 'campaign':
             for month, day in [
                     (self.campaign_start_month, self.campaign_start_day),
                     (self.campaign_end_month, self.campaign_end_day)]:
                 try:
                     dt.date(2001, month or 0, day or 0)
-                except ValueError:
+                except (ValueError, OverflowError):
+                    # OverflowError: beyond a C int (SQLite stores 64 bits)
                     self._error(
                         'msg_prevention_invalid_campaign_day',
                         month=month, day=day)

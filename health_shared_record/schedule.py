@@ -26,6 +26,10 @@ from dataclasses import dataclass, field
 
 ONCE, RECURRING, CAMPAIGN = 'once', 'recurring', 'campaign'
 UPCOMING, DUE, OVERDUE, DONE = 'upcoming', 'due', 'overdue', 'done'
+# Ages and intervals longer than a life are typing mistakes that would take
+# the engine's dates out of the calendar: rules are refused beyond them
+MAX_YEARS = 150
+UNITS_A_YEAR = {'years': 1, 'months': 12, 'weeks': 52, 'days': 365}
 
 
 _MONTH_DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
@@ -40,9 +44,15 @@ def days_in_month(year, month):
 
 
 def add_months(date, months):
-    "date plus months, clamped to the last day of the month"
+    """date plus months, clamped to the last day of the month and to the
+    calendar: events come from other clinics with any date, 9999-12-31
+    included"""
     month = date.month - 1 + months
     year = date.year + month // 12
+    if year < dt.MINYEAR:
+        return dt.date.min
+    if year > dt.MAXYEAR:
+        return dt.date.max
     month = month % 12 + 1
     day = date.day
     if day > 28:
@@ -195,6 +205,8 @@ def _season(campaign_start, campaign_end, year):
 
 def _day(year, month_day):
     month, day = month_day
+    # The seasons around an event of year 1 or 9999
+    year = min(max(year, dt.MINYEAR), dt.MAXYEAR)
     return dt.date(year, month, min(day, days_in_month(year, month)))
 
 
