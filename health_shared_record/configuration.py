@@ -78,10 +78,12 @@ class Configuration(ModelSingleton, ModelSQL, ModelView):
         "Prevention Horizon (days)",
         domain=['OR',
             ('prevention_horizon', '=', None),
-            ('prevention_horizon', '>=', 0),
+            [('prevention_horizon', '>=', 0),
+                # Ten years: further ahead, dates leave the calendar
+                ('prevention_horizon', '<=', 3650)],
             ],
         help="How far ahead upcoming prevention key dates are shown; "
-        "365 when empty.")
+        "365 when empty, at most 3650.")
 
     @classmethod
     def __register__(cls, module):
