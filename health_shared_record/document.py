@@ -7,6 +7,9 @@ import re
 from collections import defaultdict
 
 from lxml import etree
+from sql import Null
+from sql.conditionals import Case, Coalesce
+from sql.operators import Concat
 
 from trytond.config import config as trytond_config
 from trytond.i18n import gettext
@@ -297,6 +300,37 @@ class Document(Workflow, ModelSQL, ModelView):
                     'depends': ['state', 'withdrawal_reason'],
                     },
                 })
+
+    @classmethod
+    def __register__(cls, module):
+        pool = Pool()
+        Professional = pool.get('gnuhealth.healthprofessional')
+        Party = pool.get('party.party')
+        table_h = cls.__table_handler__(module)
+        fill_author_name = not table_h.column_exist('author_name')
+
+        super().__register__(module)
+
+        # Migration from 0.1.0, which published documents without the
+        # author's name that the lists show and the repository receives:
+        # the name their content gives, the given and family names of the
+        # author's party, written as GNU Health writes names
+        if fill_author_name:
+            table = cls.__table__()
+            professional = Professional.__table__()
+            party = Party.__table__()
+            name = Case(
+                (Coalesce(party.lastname, '') != '',
+                    Concat(Concat(party.lastname, ', '), party.name)),
+                else_=party.name)
+            cursor = Transaction().connection.cursor()
+            cursor.execute(*table.update(
+                    [table.author_name],
+                    [professional.join(
+                            party, condition=professional.party == party.id
+                            ).select(
+                            name, where=professional.id == table.author)],
+                    where=table.author != Null))
 
     @classmethod
     def __post_setup__(cls):
