@@ -11,6 +11,7 @@ from lxml import etree
 from health_shared_record import cda
 from health_shared_record.document import loinc_check_digit
 
+from fuzz import documents
 from helpers import require_cda_schema
 
 LABELS = dict.fromkeys([
@@ -187,29 +188,7 @@ def test_read_content_gives_back_what_build_wrote():
 
 def test_read_content_reads_consolidated_cda_concerns():
     "C-CDA wraps each problem in a concern act; times carry a zone"
-    content = (
-        '<ClinicalDocument xmlns="urn:hl7-org:v3" '
-        'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
-        '<effectiveTime value="20261102233000-0200"/>'
-        '<component><structuredBody><component><section>'
-        '<code code="11450-4" codeSystem="2.16.840.1.113883.6.1"/>'
-        '<entry><act classCode="ACT" moodCode="EVN">'
-        '<entryRelationship typeCode="SUBJ"><observation>'
-        '<effectiveTime><low value="2019"/><high value="20210304"/>'
-        '</effectiveTime>'
-        '<value xsi:type="CD" code="38341003" '
-        'codeSystem="2.16.840.1.113883.6.96" displayName="Hypertension"/>'
-        '</observation></entryRelationship></act></entry>'
-        '</section></component><component><section>'
-        '<code code="11369-6" codeSystem="2.16.840.1.113883.6.1"/>'
-        '<entry><substanceAdministration><repeatNumber value="3"/>'
-        '<consumable><manufacturedProduct><manufacturedMaterial>'
-        '<code code="140" codeSystem="2.16.840.1.113883.12.292">'
-        '<originalText>Influenza</originalText></code>'
-        '</manufacturedMaterial></manufacturedProduct></consumable>'
-        '</substanceAdministration></entry>'
-        '</section></component></structuredBody></component>'
-        '</ClinicalDocument>').encode()
+    content = documents.CONCERNS
     read = cda.read_content(content)
     assert read.effective_time == dt.datetime(2026, 11, 3, 1, 30)
     assert [(e.kind, e.name, e.code, e.system, e.start, e.end,
