@@ -94,7 +94,7 @@ class Network:
     def query(self, statement, *parameters):
         return self.site.query(statement, parameters)
 
-    def queue_drained(self, seconds=180):
+    def queue_drained(self, seconds=600):
         "Wait until the workers finished every task queued"
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
@@ -618,6 +618,8 @@ def test_server_killed_mid_publish(network):
     """A server dies (SIGKILL) while it publishes: nothing of it stays; the
     doctor publishes again on the restarted server and there is one new
     version, sent once"""
+    # The workers idle, the only writer waiting for the lock is the server
+    network.queue_drained()
     claire = network.client('claire', 0)
     evaluation = claire.model(EVALUATION, 'search', [
             ('healthprof.party.internal_user', '=', claire.user_id)])[0]
@@ -662,6 +664,7 @@ def test_worker_killed_mid_send(network):
     """A queue worker dies (SIGKILL) after the repository stored a document
     and before the clinic recorded it: trytond runs that task no more, and
     the module's cron sends what is still pending, once"""
+    network.queue_drained()
     for worker in network.workers:
         worker.stop()
     claire = network.client('claire', 0)
