@@ -163,10 +163,8 @@ class Clients:
         self.reads = Counter()
         self.choices = {}
         self.consents = Counter()
-        self.vaccinations = 0
         # GNU Health refuses a dose number given before
         self.doses = itertools.count(2)
-        self.computes = 0
         self.calls = Counter()
 
     def start(self, function, login, index):
@@ -239,15 +237,11 @@ class Clients:
                             - dt.timedelta(days=rng.randint(0, 30)),
                             dt.time(10))),
                     }])
-        with self.lock:
-            self.vaccinations += 1
 
     def recompute(self, client, rng):
         "A doctor asks for a patient's reminders again"
         patient = rng.choice(self.network.patients)['id']
         client.model('gnuhealth.patient', 'compute_prevention', [patient])
-        with self.lock:
-            self.computes += 1
 
 
 def test_many_clients_on_two_servers_and_two_workers(network):
