@@ -1,6 +1,7 @@
 # This file is part of health_shared_record.  Licensed under the GNU General
 # Public License v3 or later; see the COPYING file at the top of the project.
 import time
+from zoneinfo import ZoneInfo
 
 from trytond.i18n import gettext
 from trytond.model import Model, ModelView, fields
@@ -22,6 +23,22 @@ def current_professional():
         raise PublishError(gettext(
                 'health_shared_record.msg_no_professional'))
     return professionals[0]
+
+
+def clinic_today():
+    """Today in the clinic's time zone, the same day whoever asks: that of
+    the company in the context, else of the clinic's only company (a
+    patient's login, a script or a cron has none), else the server's"""
+    pool = Pool()
+    Date = pool.get('ir.date')
+    Company = pool.get('company.company')
+    company_id = Transaction().context.get('company')
+    if company_id is None or company_id < 0:
+        with Transaction().set_user(0):
+            companies = Company.search([], limit=2)
+        if len(companies) == 1 and companies[0].timezone:
+            return Date.today(timezone=ZoneInfo(companies[0].timezone))
+    return Date.today()
 
 
 def label(name):

@@ -24,7 +24,7 @@ from trytond.transaction import Transaction, without_check_access
 from trytond.wizard import Button, StateTransition, StateView, Wizard
 
 from . import schedule
-from .common import send_email
+from .common import clinic_today, send_email
 from .exceptions import PreventionError, PreventionRuleError
 from .medicament import ATC_CODE
 
@@ -56,6 +56,9 @@ NULL = '\\N'  # in COPY's text format
 # Vaccines are the J07 group of the WHO ATC classification
 VACCINE_ATC = re.compile(r'^J07')
 PROCEDURE_CODE = re.compile(r'^[0-9A-Z]{1,7}$')
+# The reference dates a clinic may ask about: its patients' lifetimes, and
+# far enough from the calendar's end for the horizon
+REFERENCE_MIN, REFERENCE_MAX = dt.date(1900, 1, 1), dt.date(2200, 12, 31)
 
 
 def to_date(value):
@@ -68,11 +71,20 @@ def to_date(value):
 
 
 def reference_date():
-    "The day reminders are computed for: context prevention_date, or today"
+    """The day reminders are computed for: the context's prevention_date
+    (a date, or its ISO text as a script may send it), or the clinic's
+    today, whoever makes the change that recomputes"""
     date = Transaction().context.get('prevention_date')
-    if date:
-        return to_date(date)
-    return Pool().get('ir.date').today()
+    if not date:
+        return clinic_today()
+    try:
+        date = to_date(date)
+    except (TypeError, ValueError):
+        date = None
+    if date is None or not (REFERENCE_MIN <= date <= REFERENCE_MAX):
+        raise PreventionError(gettext(
+                'health_shared_record.msg_prevention_date_invalid'))
+    return date
 
 
 class Rule(DeactivableMixin, ModelSQL, ModelView):

@@ -21,7 +21,7 @@ from trytond.pyson import PYSONEncoder
 from trytond.wizard import (
     Button, StateAction, StateTransition, StateView, Wizard)
 
-from .common import current_professional, send_email
+from .common import clinic_today, current_professional, send_email
 from .exceptions import (
     AccessTrailError, EmergencyAccessError, PrivacyError, PublishError)
 
@@ -381,15 +381,18 @@ class Document(metaclass=PoolMeta):
     def default_hidden_from_patient():
         return False
 
-    def get_hidden_now(self, name):
-        return bool(self.hidden_from_patient and (
-                not self.patient_release_date
-                or self.patient_release_date > dt.date.today()))
+    @classmethod
+    def get_hidden_now(cls, documents, name):
+        today = clinic_today()
+        return {d.id: bool(d.hidden_from_patient and (
+                    not d.patient_release_date
+                    or d.patient_release_date > today))
+            for d in documents}
 
     @classmethod
     def search_hidden_now(cls, name, clause):
         _, operator, value = clause
-        today = dt.date.today()
+        today = clinic_today()
         hidden = [
             ('hidden_from_patient', '=', True),
             ['OR',

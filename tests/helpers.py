@@ -327,6 +327,22 @@ def create_user(login, groups, config=None):
     return user
 
 
+# What a test fixes in the context for every user it acts as: the day
+# prevention reminders are computed for
+KEPT_CONTEXT = ('prevention_date',)
+
+
+def set_user(user, config=None):
+    """Act as user, like trytond's set_user, keeping KEPT_CONTEXT: the
+    user's preferences alone would bring back today's date"""
+    from proteus import config as proteus_config
+    from trytond.tests import tools
+    config = config or proteus_config.get_config()
+    kept = {k: config._context[k] for k in KEPT_CONTEXT if k in config._context}
+    tools.set_user(user, config)
+    config._context.update(kept)
+
+
 def create_professional(
         name, lastname, login, groups, institution, code=None,
         config=None):
