@@ -103,9 +103,17 @@ except psycopg2.Error:
 PY
 }
 
-# A PostgreSQL server: the machine's own on 127.0.0.1:5432 when it answers,
-# else one installed from Debian's packages and started in var/ on port 5433
+# A PostgreSQL server: TEST_POSTGRESQL_URI's when given (another version, a
+# server on another clock), else the machine's own on 127.0.0.1:5432 when it
+# answers, else one installed from Debian's packages and started in var/ on
+# port 5433
 ensure_postgresql() {
+    if [ -n "${TEST_POSTGRESQL_URI:-}" ]; then
+        PG_URI="${TEST_POSTGRESQL_URI%/}/"
+        pg_answers "${PG_URI}postgres" \
+            || die "no PostgreSQL server answers at $TEST_POSTGRESQL_URI"
+        return
+    fi
     PG_URI="postgresql://postgres@127.0.0.1:5432/postgres"
     if pg_answers "$PG_URI"; then
         PG_URI="postgresql://postgres@127.0.0.1:5432/"

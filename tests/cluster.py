@@ -144,7 +144,10 @@ class Site:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.uri = os.environ.get('TRYTOND_DATABASE_URI', 'sqlite://')
         self.sqlite = self.uri.startswith('sqlite')
-        self.database = name if self.sqlite else f'test_{name}_{os.getpid()}'
+        # On PostgreSQL, named after the run's DB_NAME (bin/test's) that
+        # the run drops when it ends
+        run = os.environ.get('DB_NAME', f'test_{os.getpid()}')
+        self.database = name if self.sqlite else f'{run}_{name}'
         self.config = self.directory / 'trytond.conf'
         self.processes = []
         sections = {

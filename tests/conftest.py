@@ -26,3 +26,24 @@ os.environ['TRYTOND_EMAIL__FROM'] = 'shared-record@clinic.example'
 if CDA_SCHEMA.exists():
     os.environ.setdefault(
         'TRYTOND_HEALTH_SHARED_RECORD__CDA_SCHEMA', str(CDA_SCHEMA))
+
+
+def _name_templates_after_the_run():
+    """On PostgreSQL, trytond caches each activated database as a template
+    named test-<hash of the modules>, which every run on the server shares
+    (and an earlier run's holds an older module).  bin/test gives each run
+    a DB_NAME of its own: name the run's templates after it, so that the
+    run uses and drops only its own."""
+    import hashlib
+
+    from trytond.tests import test_tryton
+
+    def db_cache_file(path, name):
+        digest = hashlib.shake_128(name.encode('utf8')).hexdigest(8)
+        return f"{path}/{test_tryton.DB_NAME}-{digest}"
+    test_tryton._db_cache_file = db_cache_file
+
+
+if (os.environ['DB_CACHE'].startswith('postgresql://')
+        and 'DB_NAME' in os.environ):
+    _name_templates_after_the_run()
