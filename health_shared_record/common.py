@@ -8,7 +8,7 @@ from trytond.model import Model, ModelView, fields
 from trytond.pool import Pool
 from trytond.transaction import Transaction
 
-from .exceptions import PublishError
+from .exceptions import InputError, PublishError
 
 
 def current_professional():
@@ -39,6 +39,32 @@ def clinic_today():
         if len(companies) == 1 and companies[0].timezone:
             return Date.today(timezone=ZoneInfo(companies[0].timezone))
     return Date.today()
+
+
+class StorableText:
+    """Refuse the NUL character, which PostgreSQL cannot store, with a
+    clear error before the database refuses it with its own"""
+    __slots__ = ()
+
+    @classmethod
+    def create(cls, vlist):
+        for values in vlist:
+            cls.check_storable_text(values)
+        return super().create(vlist)
+
+    @classmethod
+    def write(cls, *args):
+        for values in args[1::2]:
+            cls.check_storable_text(values)
+        super().write(*args)
+
+    @classmethod
+    def check_storable_text(cls, values):
+        for name, value in values.items():
+            if isinstance(value, str) and '\x00' in value:
+                raise InputError(gettext(
+                        'health_shared_record.msg_text_nul',
+                        field=cls.__names__(name)['field']))
 
 
 def label(name):

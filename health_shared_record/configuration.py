@@ -12,6 +12,7 @@ from trytond.pyson import Eval, Id
 from trytond.transaction import Transaction
 
 from . import cda
+from .common import StorableText
 from .exceptions import ConfigurationError
 
 
@@ -21,7 +22,7 @@ def alternative_id_types():
         ['alternative_id_type'])['alternative_id_type']['selection']
 
 
-class Configuration(ModelSingleton, ModelSQL, ModelView):
+class Configuration(StorableText, ModelSingleton, ModelSQL, ModelView):
     "Shared Record Configuration"
     __name__ = 'gnuhealth.shared_record.configuration'
 

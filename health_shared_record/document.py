@@ -26,7 +26,7 @@ from trytond.transaction import Transaction
 from trytond.wizard import Button, StateTransition, StateView, Wizard
 
 from . import cda
-from .common import current_professional, selection_label
+from .common import StorableText, current_professional, selection_label
 from .exceptions import (
     DocumentFrozenError, DocumentTypeError, FileError, PublishError,
     WithdrawError)
@@ -87,7 +87,8 @@ def cda_schema_path():
 
 
 class DocumentType(
-        DeactivableMixin, sequence_ordered(), ModelSQL, ModelView):
+        StorableText, DeactivableMixin, sequence_ordered(), ModelSQL,
+        ModelView):
     "Shared Document Type"
     __name__ = 'gnuhealth.shared_record.document.type'
 
@@ -169,7 +170,7 @@ class DocumentTypeGroup(ModelSQL):
         'res.group', "Group", required=True, ondelete='CASCADE')
 
 
-class Document(Workflow, ModelSQL, ModelView):
+class Document(StorableText, Workflow, ModelSQL, ModelView):
     "Shared Document"
     __name__ = 'gnuhealth.shared_record.document'
     _rec_name = 'title'

@@ -54,3 +54,7 @@ class PreventionError(UserError):
 
 class ExchangeError(UserError):
     pass
+
+
+class InputError(ValidationError):
+    pass

@@ -24,7 +24,7 @@ from trytond.transaction import Transaction, without_check_access
 from trytond.wizard import Button, StateTransition, StateView, Wizard
 
 from . import schedule
-from .common import clinic_today, send_email
+from .common import StorableText, clinic_today, send_email
 from .exceptions import PreventionError, PreventionRuleError
 from .medicament import ATC_CODE
 
@@ -87,7 +87,7 @@ def reference_date():
     return date
 
 
-class Rule(DeactivableMixin, ModelSQL, ModelView):
+class Rule(StorableText, DeactivableMixin, ModelSQL, ModelView):
     "Prevention Rule"
     __name__ = 'gnuhealth.prevention.rule'
 

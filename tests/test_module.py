@@ -75,5 +75,18 @@ class SharedRecordTestCase(ModuleTestCase):
                         f'{view.name}: {node.tag} {node.get("name")}')
         self.assertEqual(missing, [])
 
+    @with_transaction()
+    def test_nul_character_is_a_clear_error(self):
+        "PostgreSQL stores no NUL: the module says so before the database"
+        from trytond.exceptions import UserError
+        Rule = Pool().get('gnuhealth.prevention.rule')
+        with self.assertRaises(UserError) as refusal:
+            Rule.import_data(
+                ['code', 'name', 'category', 'kind', 'age_unit', 'min_age',
+                    'vaccine_codes'],
+                [['\x00', 'Rule', 'vaccination', 'once', 'years', '0',
+                        'J07BB']])
+        self.assertIn('NUL', refusal.exception.message)
+
 
 del ModuleTestCase
