@@ -123,14 +123,17 @@ class Sao:
         box.press('Enter')
         self.idle()
 
-    def open_row(self, text, within=None):
-        row = (within or self.tab).locator('tbody tr:visible', has_text=text)
+    def open_row(self, *texts, within=None):
+        "Open the first row that shows all the texts"
+        row = (within or self.tab).locator('tbody tr:visible')
+        for text in texts:
+            row = row.filter(has_text=text)
         try:
             row.first.wait_for(timeout=30000)
         except PlaywrightError:
             # Say what the client shows instead: often a message
             raise AssertionError(
-                f'no row {text!r} in: {self.tab.inner_text()[:2000]}')
+                f'no row {texts!r} in: {self.tab.inner_text()[:2000]}')
         # sao may draw the list again right after showing it: try again
         for attempt in range(3):
             self.idle(0.5)
@@ -265,7 +268,8 @@ def test_patient_masks_it_and_reads_who_opened_it(login):
     lucie = login('lucie')
     lucie.menu('My Shared Record')
     lucie.page_tab('My Documents')
-    lucie.open_row(NOTE)
+    # The version Dr Lefebvre has just published, not the one it replaced
+    lucie.open_row(NOTE, 'Published')
     lucie.tab.locator('button:visible', has_text=re.compile('^Mask$', re.I)
         ).first.click()
     lucie.button('OK')  # the confirmation
