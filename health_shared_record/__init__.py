@@ -3,9 +3,9 @@
 from trytond.pool import Pool
 
 from . import (
-    condition, configuration, document, entry, evaluation, exchange,
-    medicament, medication, patient, prescription, prevention, privacy,
-    professional, vaccination)
+    condition, configuration, document, emergency, entry, evaluation,
+    exchange, medicament, medication, patient, prescription, prevention,
+    privacy, professional, trail, vaccination)
 
 __all__ = ['register']
 
@@ -27,9 +27,9 @@ def register():
         prescription.PrescriptionOrder,
         prescription.PrescriptionLine,
         privacy.Rule,
-        privacy.AccessLog,
-        privacy.Consent,
-        privacy.EmergencyAccess,
+        trail.AccessLog,
+        trail.Consent,
+        emergency.EmergencyAccess,
         privacy.BlockedProfessional,
         privacy.BlockStart,
         privacy.Document,

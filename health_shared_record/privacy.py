@@ -1,15 +1,13 @@
 # This file is part of health_shared_record.  Licensed under the GNU General
 # Public License v3 or later; see the COPYING file at the top of the project.
 """The patient's control of the shared record: masking, documents kept from
-the patient, blocked professionals, oppositions, emergency access, and the
-trails of every access and of every privacy choice.
+the patient, blocked professionals and oppositions (the trails are in
+trail.py, emergency access in emergency.py).
 
 Who sees a document is decided by record rules (privacy.xml), so that the
 server enforces it in SQL for every path: search, read, count, export,
 reports, relations.  The rules compare the records with the user; this
 module gives them the user and the searchers they need."""
-import datetime as dt
-
 from trytond.i18n import gettext
 from trytond.model import ModelSQL, ModelView, fields
 from trytond.pool import Pool, PoolMeta
@@ -21,9 +19,8 @@ from trytond.pyson import PYSONEncoder
 from trytond.wizard import (
     Button, StateAction, StateTransition, StateView, Wizard)
 
-from .common import clinic_today, current_professional, send_email
-from .exceptions import (
-    AccessTrailError, EmergencyAccessError, PrivacyError, PublishError)
+from .common import clinic_today, current_professional
+from .exceptions import PrivacyError, PublishError
 
 # The models whose record rules compare records with the current user
 USER_RULE_MODELS = {
@@ -36,30 +33,6 @@ USER_RULE_MODELS = {
     'gnuhealth.prevention.notice',
     }
 
-ACCESS_MODES = [
-    ('normal', "Normal"),
-    ('author', "Author"),
-    ('treating', "Treating physician"),
-    ('emergency', "Emergency"),
-    ('patient', "Patient"),
-    ]
-ACCESS_ACTIONS = [
-    ('open', "Opened"),
-    ('download', "Downloaded"),
-    ('print', "Printed"),
-    ('export', "Exported"),
-    ]
-CONSENT_ACTIONS = [
-    ('mask', "Document masked"),
-    ('unmask', "Document unmasked"),
-    ('release', "Document released to the patient"),
-    ('block', "Professional blocked"),
-    ('unblock', "Professional unblocked"),
-    ('opposition', "Shared record refused"),
-    ('opposition_lifted', "Shared record accepted again"),
-    ('emergency_opposition', "Emergency access refused"),
-    ('emergency_opposition_lifted', "Emergency access accepted again"),
-    ]
 STAFF_GROUPS = [
     ('health', 'group_health_doctor'),
     ('health', 'group_health_nursing'),
@@ -107,201 +80,6 @@ class Rule(metaclass=PoolMeta):
         if model_name in USER_RULE_MODELS:
             key = (*key, Transaction().user)
         return key
-
-
-class AppendOnly(ModelSQL):
-    """A trail that nobody, administrators included, changes, deletes or
-    copies once written"""
-    __slots__ = ()
-
-    @classmethod
-    def write(cls, *args):
-        raise AccessTrailError(gettext(
-                'health_shared_record.msg_trail_read_only',
-                trail=cls.__names__()['model']))
-
-    @classmethod
-    def delete(cls, records):
-        raise AccessTrailError(gettext(
-                'health_shared_record.msg_trail_read_only',
-                trail=cls.__names__()['model']))
-
-    @classmethod
-    def copy(cls, records, default=None):
-        raise AccessTrailError(gettext(
-                'health_shared_record.msg_trail_read_only',
-                trail=cls.__names__()['model']))
-
-
-class AccessLog(AppendOnly, ModelView):
-    "Shared Record Access"
-    __name__ = 'gnuhealth.shared_record.access_log'
-
-    document = fields.Many2One(
-        'gnuhealth.shared_record.document', "Document", readonly=True,
-        required=True, ondelete='RESTRICT')
-    patient = fields.Many2One(
-        'gnuhealth.patient', "Patient", readonly=True, required=True,
-        ondelete='RESTRICT')
-    user = fields.Many2One(
-        'res.user', "User", readonly=True, required=True,
-        ondelete='RESTRICT')
-    professional = fields.Many2One(
-        'gnuhealth.healthprofessional', "Professional", readonly=True,
-        ondelete='RESTRICT')
-    mode = fields.Selection(ACCESS_MODES, "Mode", readonly=True, required=True)
-    action = fields.Selection(
-        ACCESS_ACTIONS, "Action", readonly=True, required=True)
-
-    @classmethod
-    def __setup__(cls):
-        super().__setup__()
-        cls._order = [('create_date', 'DESC'), ('id', 'DESC')]
-
-    @classmethod
-    def record(cls, documents, action):
-        """Log that the current user accessed the documents; the mode says
-        on which ground the policy let them see it"""
-        pool = Pool()
-        Professional = pool.get('gnuhealth.healthprofessional')
-        user = Transaction().user
-        if user == 0 or not documents:
-            return
-        professionals = Professional.search([
-                ('party.internal_user', '=', user),
-                ], limit=1)
-        professional = professionals[0] if professionals else None
-        with Transaction().set_user(0):
-            cls.create([{
-                        'document': d.id,
-                        'patient': d.patient.id,
-                        'user': user,
-                        'professional': professional,
-                        'mode': d.access_mode(user, professional),
-                        'action': action,
-                        } for d in documents])
-
-
-class Consent(AppendOnly, ModelView):
-    "Shared Record Privacy Choice"
-    __name__ = 'gnuhealth.shared_record.consent'
-
-    patient = fields.Many2One(
-        'gnuhealth.patient', "Patient", readonly=True, required=True,
-        ondelete='RESTRICT')
-    action = fields.Selection(
-        CONSENT_ACTIONS, "Choice", readonly=True, required=True)
-    document = fields.Many2One(
-        'gnuhealth.shared_record.document', "Document", readonly=True,
-        ondelete='RESTRICT')
-    professional = fields.Many2One(
-        'gnuhealth.healthprofessional', "Professional", readonly=True,
-        ondelete='RESTRICT')
-    user = fields.Many2One(
-        'res.user', "Recorded By", readonly=True, required=True,
-        ondelete='RESTRICT')
-    by_patient = fields.Boolean(
-        "By the Patient", readonly=True,
-        help="Made by the patient; otherwise recorded by staff at the "
-        "patient's request.")
-
-    @classmethod
-    def __setup__(cls):
-        super().__setup__()
-        cls._order = [('create_date', 'DESC'), ('id', 'DESC')]
-
-    @classmethod
-    def record(cls, patient, action, document=None, professional=None):
-        user = Transaction().user
-        with Transaction().set_user(0):
-            cls.create([{
-                        'patient': patient.id,
-                        'action': action,
-                        'document': document.id if document else None,
-                        'professional': (
-                            professional.id if professional else None),
-                        'user': user,
-                        'by_patient': patient.is_user(user),
-                        }])
-
-
-class EmergencyAccess(AppendOnly, ModelView):
-    "Shared Record Emergency Access"
-    __name__ = 'gnuhealth.shared_record.emergency_access'
-
-    patient = fields.Many2One(
-        'gnuhealth.patient', "Patient", required=True, ondelete='RESTRICT',
-        states={'readonly': Eval('id', -1) >= 0})
-    professional = fields.Many2One(
-        'gnuhealth.healthprofessional', "Professional", readonly=True,
-        required=True, ondelete='RESTRICT',
-        help="The professional who declared the emergency.")
-    reason = fields.Text(
-        "Reason", required=True, states={'readonly': Eval('id', -1) >= 0},
-        help="Why the patient's masked documents must be seen now.")
-    expires = fields.DateTime("Expires", readonly=True, required=True)
-    valid = fields.Function(
-        fields.Boolean("Valid"), 'get_valid', searcher='search_valid')
-
-    @classmethod
-    def __setup__(cls):
-        super().__setup__()
-        cls._order = [('create_date', 'DESC'), ('id', 'DESC')]
-        cls.__rpc__['create'].fresh_session = False
-
-    def get_valid(self, name):
-        return self.expires > dt.datetime.now()
-
-    @classmethod
-    def search_valid(cls, name, clause):
-        _, operator, value = clause
-        now = dt.datetime.now()
-        if (operator == '=') == bool(value):
-            return [('expires', '>', now)]
-        return [('expires', '<=', now)]
-
-    @classmethod
-    def create(cls, vlist):
-        pool = Pool()
-        Patient = pool.get('gnuhealth.patient')
-        Configuration = pool.get('gnuhealth.shared_record.configuration')
-        hours = Configuration(1).emergency_access_hours
-        professional = current_professional()
-        vlist = [v.copy() for v in vlist]
-        for values in vlist:
-            if not (values.get('reason') or '').strip():
-                raise EmergencyAccessError(gettext(
-                        'health_shared_record.msg_emergency_reason_required'))
-            patient = Patient(values['patient'])
-            if patient.shared_record_emergency_opposition:
-                raise EmergencyAccessError(gettext(
-                        'health_shared_record.msg_emergency_refused',
-                        patient=patient.rec_name))
-            values['professional'] = professional.id
-            values['expires'] = dt.datetime.now() + dt.timedelta(hours=hours)
-        accesses = super().create(vlist)
-        cls.notify_patients(accesses)
-        return accesses
-
-    @classmethod
-    def notify_patients(cls, accesses):
-        "Tell each patient, by email when an address is known"
-        for access in accesses:
-            email = access.patient.party.email
-            if not email:
-                continue
-            language = access.patient.party.lang
-            with Transaction().set_context(
-                    language=language.code if language else None):
-                subject = gettext(
-                    'health_shared_record.msg_emergency_email_subject')
-                body = gettext(
-                    'health_shared_record.msg_emergency_email_body',
-                    patient=access.patient.party.full_name,
-                    professional=access.professional.rec_name,
-                    reason=access.reason,
-                    expires=access.expires.strftime('%Y-%m-%d %H:%M'))
-            send_email(email, subject, body)
 
 
 class Document(metaclass=PoolMeta):

@@ -1,0 +1,94 @@
+# This file is part of health_shared_record.  Licensed under the GNU General
+# Public License v3 or later; see the COPYING file at the top of the project.
+"""Emergency access: a professional who must see a patient's masked
+documents now says why, for a limited time, and the patient is told."""
+import datetime as dt
+
+from trytond.i18n import gettext
+from trytond.model import ModelView, fields
+from trytond.pool import Pool
+from trytond.pyson import Eval
+from trytond.transaction import Transaction
+
+from .common import current_professional, send_email
+from .exceptions import EmergencyAccessError
+from .trail import AppendOnly
+
+
+class EmergencyAccess(AppendOnly, ModelView):
+    "Shared Record Emergency Access"
+    __name__ = 'gnuhealth.shared_record.emergency_access'
+
+    patient = fields.Many2One(
+        'gnuhealth.patient', "Patient", required=True, ondelete='RESTRICT',
+        states={'readonly': Eval('id', -1) >= 0})
+    professional = fields.Many2One(
+        'gnuhealth.healthprofessional', "Professional", readonly=True,
+        required=True, ondelete='RESTRICT',
+        help="The professional who declared the emergency.")
+    reason = fields.Text(
+        "Reason", required=True, states={'readonly': Eval('id', -1) >= 0},
+        help="Why the patient's masked documents must be seen now.")
+    expires = fields.DateTime("Expires", readonly=True, required=True)
+    valid = fields.Function(
+        fields.Boolean("Valid"), 'get_valid', searcher='search_valid')
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        cls._order = [('create_date', 'DESC'), ('id', 'DESC')]
+        cls.__rpc__['create'].fresh_session = False
+
+    def get_valid(self, name):
+        return self.expires > dt.datetime.now()
+
+    @classmethod
+    def search_valid(cls, name, clause):
+        _, operator, value = clause
+        now = dt.datetime.now()
+        if (operator == '=') == bool(value):
+            return [('expires', '>', now)]
+        return [('expires', '<=', now)]
+
+    @classmethod
+    def create(cls, vlist):
+        pool = Pool()
+        Patient = pool.get('gnuhealth.patient')
+        Configuration = pool.get('gnuhealth.shared_record.configuration')
+        hours = Configuration(1).emergency_access_hours
+        professional = current_professional()
+        vlist = [v.copy() for v in vlist]
+        for values in vlist:
+            if not (values.get('reason') or '').strip():
+                raise EmergencyAccessError(gettext(
+                        'health_shared_record.msg_emergency_reason_required'))
+            patient = Patient(values['patient'])
+            if patient.shared_record_emergency_opposition:
+                raise EmergencyAccessError(gettext(
+                        'health_shared_record.msg_emergency_refused',
+                        patient=patient.rec_name))
+            values['professional'] = professional.id
+            values['expires'] = dt.datetime.now() + dt.timedelta(hours=hours)
+        accesses = super().create(vlist)
+        cls.notify_patients(accesses)
+        return accesses
+
+    @classmethod
+    def notify_patients(cls, accesses):
+        "Tell each patient, by email when an address is known"
+        for access in accesses:
+            email = access.patient.party.email
+            if not email:
+                continue
+            language = access.patient.party.lang
+            with Transaction().set_context(
+                    language=language.code if language else None):
+                subject = gettext(
+                    'health_shared_record.msg_emergency_email_subject')
+                body = gettext(
+                    'health_shared_record.msg_emergency_email_body',
+                    patient=access.patient.party.full_name,
+                    professional=access.professional.rec_name,
+                    reason=access.reason,
+                    expires=access.expires.strftime('%Y-%m-%d %H:%M'))
+            send_email(email, subject, body)

@@ -1,0 +1,151 @@
+# This file is part of health_shared_record.  Licensed under the GNU General
+# Public License v3 or later; see the COPYING file at the top of the project.
+"""The trails of the shared record: every access to a document and every
+privacy choice, which nobody changes once written."""
+from trytond.i18n import gettext
+from trytond.model import ModelSQL, ModelView, fields
+from trytond.pool import Pool
+from trytond.transaction import Transaction
+
+from .exceptions import AccessTrailError
+
+ACCESS_MODES = [
+    ('normal', "Normal"),
+    ('author', "Author"),
+    ('treating', "Treating physician"),
+    ('emergency', "Emergency"),
+    ('patient', "Patient"),
+    ]
+ACCESS_ACTIONS = [
+    ('open', "Opened"),
+    ('download', "Downloaded"),
+    ('print', "Printed"),
+    ('export', "Exported"),
+    ]
+CONSENT_ACTIONS = [
+    ('mask', "Document masked"),
+    ('unmask', "Document unmasked"),
+    ('release', "Document released to the patient"),
+    ('block', "Professional blocked"),
+    ('unblock', "Professional unblocked"),
+    ('opposition', "Shared record refused"),
+    ('opposition_lifted', "Shared record accepted again"),
+    ('emergency_opposition', "Emergency access refused"),
+    ('emergency_opposition_lifted', "Emergency access accepted again"),
+    ]
+
+
+class AppendOnly(ModelSQL):
+    """A trail that nobody, administrators included, changes, deletes or
+    copies once written"""
+    __slots__ = ()
+
+    @classmethod
+    def write(cls, *args):
+        raise AccessTrailError(gettext(
+                'health_shared_record.msg_trail_read_only',
+                trail=cls.__names__()['model']))
+
+    @classmethod
+    def delete(cls, records):
+        raise AccessTrailError(gettext(
+                'health_shared_record.msg_trail_read_only',
+                trail=cls.__names__()['model']))
+
+    @classmethod
+    def copy(cls, records, default=None):
+        raise AccessTrailError(gettext(
+                'health_shared_record.msg_trail_read_only',
+                trail=cls.__names__()['model']))
+
+
+class AccessLog(AppendOnly, ModelView):
+    "Shared Record Access"
+    __name__ = 'gnuhealth.shared_record.access_log'
+
+    document = fields.Many2One(
+        'gnuhealth.shared_record.document', "Document", readonly=True,
+        required=True, ondelete='RESTRICT')
+    patient = fields.Many2One(
+        'gnuhealth.patient', "Patient", readonly=True, required=True,
+        ondelete='RESTRICT')
+    user = fields.Many2One(
+        'res.user', "User", readonly=True, required=True,
+        ondelete='RESTRICT')
+    professional = fields.Many2One(
+        'gnuhealth.healthprofessional', "Professional", readonly=True,
+        ondelete='RESTRICT')
+    mode = fields.Selection(ACCESS_MODES, "Mode", readonly=True, required=True)
+    action = fields.Selection(
+        ACCESS_ACTIONS, "Action", readonly=True, required=True)
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        cls._order = [('create_date', 'DESC'), ('id', 'DESC')]
+
+    @classmethod
+    def record(cls, documents, action):
+        """Log that the current user accessed the documents; the mode says
+        on which ground the policy let them see it"""
+        pool = Pool()
+        Professional = pool.get('gnuhealth.healthprofessional')
+        user = Transaction().user
+        if user == 0 or not documents:
+            return
+        professionals = Professional.search([
+                ('party.internal_user', '=', user),
+                ], limit=1)
+        professional = professionals[0] if professionals else None
+        with Transaction().set_user(0):
+            cls.create([{
+                        'document': d.id,
+                        'patient': d.patient.id,
+                        'user': user,
+                        'professional': professional,
+                        'mode': d.access_mode(user, professional),
+                        'action': action,
+                        } for d in documents])
+
+
+class Consent(AppendOnly, ModelView):
+    "Shared Record Privacy Choice"
+    __name__ = 'gnuhealth.shared_record.consent'
+
+    patient = fields.Many2One(
+        'gnuhealth.patient', "Patient", readonly=True, required=True,
+        ondelete='RESTRICT')
+    action = fields.Selection(
+        CONSENT_ACTIONS, "Choice", readonly=True, required=True)
+    document = fields.Many2One(
+        'gnuhealth.shared_record.document', "Document", readonly=True,
+        ondelete='RESTRICT')
+    professional = fields.Many2One(
+        'gnuhealth.healthprofessional', "Professional", readonly=True,
+        ondelete='RESTRICT')
+    user = fields.Many2One(
+        'res.user', "Recorded By", readonly=True, required=True,
+        ondelete='RESTRICT')
+    by_patient = fields.Boolean(
+        "By the Patient", readonly=True,
+        help="Made by the patient; otherwise recorded by staff at the "
+        "patient's request.")
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        cls._order = [('create_date', 'DESC'), ('id', 'DESC')]
+
+    @classmethod
+    def record(cls, patient, action, document=None, professional=None):
+        user = Transaction().user
+        with Transaction().set_user(0):
+            cls.create([{
+                        'patient': patient.id,
+                        'action': action,
+                        'document': document.id if document else None,
+                        'professional': (
+                            professional.id if professional else None),
+                        'user': user,
+                        'by_patient': patient.is_user(user),
+                        }])
