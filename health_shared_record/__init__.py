@@ -4,7 +4,7 @@ from trytond.pool import Pool
 
 from . import (
     condition, configuration, document, emergency, entry, evaluation,
-    exchange, medicament, medication, patient, prescription, prevention,
+    exchange, guard, medicament, medication, patient, prescription, prevention,
     privacy, professional, trail, vaccination)
 
 __all__ = ['register']
@@ -26,7 +26,10 @@ def register():
         vaccination.Vaccination,
         prescription.PrescriptionOrder,
         prescription.PrescriptionLine,
-        privacy.Rule,
+        guard.Rule,
+        guard.Attachment,
+        guard.Note,
+        guard.ModelLog,
         trail.AccessLog,
         trail.Consent,
         emergency.EmergencyAccess,
@@ -34,6 +37,7 @@ def register():
         privacy.BlockStart,
         privacy.Document,
         privacy.Patient,
+        privacy.Party,
         prevention.Rule,
         prevention.RuleMedicament,
         prevention.Reminder,

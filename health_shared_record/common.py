@@ -1,5 +1,7 @@
 # This file is part of health_shared_record.  Licensed under the GNU General
 # Public License v3 or later; see the COPYING file at the top of the project.
+import datetime as dt
+import re
 import time
 from zoneinfo import ZoneInfo
 
@@ -9,6 +11,13 @@ from trytond.pool import Pool
 from trytond.transaction import Transaction
 
 from .exceptions import InputError, PublishError
+
+# What a clinician types for others to read, within sensible bounds
+TITLE_LIMIT = 255
+REASON_LIMIT = 2000
+# The care a document tells of took place in a patient's lifetime
+EARLIEST_CARE = dt.datetime(1900, 1, 1)
+_WORD_CHARACTER = re.compile(r'[^\W_]')
 
 
 def current_professional():
@@ -65,6 +74,33 @@ class StorableText:
                 raise InputError(gettext(
                         'health_shared_record.msg_text_nul',
                         field=cls.__names__(name)['field']))
+
+
+def has_words(text):
+    """Whether text says something: letters or digits, not only spaces,
+    punctuation or invisible characters"""
+    return len(_WORD_CHARACTER.findall(text or '')) >= 3
+
+
+def check_length(record, name, limit):
+    "Refuse a text of record longer than limit, without repeating it"
+    value = getattr(record, name)
+    if value and len(value) > limit:
+        raise InputError(gettext(
+                'health_shared_record.msg_text_too_long',
+                field=record.__names__(name)['field'], limit=limit))
+
+
+def check_plausible_date(record, name, start, end):
+    """Refuse a date (or date and time) of record outside [start, end], of
+    the same type"""
+    value = getattr(record, name)
+    if value is not None and not (start <= value <= end):
+        raise InputError(gettext(
+                'health_shared_record.msg_date_implausible',
+                field=record.__names__(name)['field'],
+                start=start.strftime('%Y-%m-%d'),
+                end=end.strftime('%Y-%m-%d')))
 
 
 def label(name):

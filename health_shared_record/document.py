@@ -26,7 +26,11 @@ from trytond.transaction import Transaction
 from trytond.wizard import Button, StateTransition, StateView, Wizard
 
 from . import cda
-from .common import StorableText, current_professional, selection_label
+from .common import (
+    EARLIEST_CARE, REASON_LIMIT, TITLE_LIMIT, StorableText, check_length,
+    check_plausible_date, current_professional, has_words, selection_label)
+from .guard import (
+    Guarded, GuardedReport, actor, check_values, write_denied)
 from .exceptions import (
     DocumentFrozenError, DocumentTypeError, FileError, PublishError,
     WithdrawError)
@@ -170,7 +174,7 @@ class DocumentTypeGroup(ModelSQL):
         'res.group', "Group", required=True, ondelete='CASCADE')
 
 
-class Document(StorableText, Workflow, ModelSQL, ModelView):
+class Document(StorableText, Guarded, Workflow, ModelSQL, ModelView):
     "Shared Document"
     __name__ = 'gnuhealth.shared_record.document'
     _rec_name = 'title'
@@ -421,6 +425,17 @@ class Document(StorableText, Workflow, ModelSQL, ModelView):
         super().validate(documents)
         for document in documents:
             document.check_file()
+            document.check_input()
+
+    def check_input(self):
+        "Refuse what no clinician means: a novel for a title, year 1"
+        for name in ['title', 'file_name']:
+            check_length(self, name, TITLE_LIMIT)
+        check_length(self, 'withdrawal_reason', REASON_LIMIT)
+        if self.state == 'draft':
+            check_plausible_date(
+                self, 'effective_date', EARLIEST_CARE,
+                dt.datetime.now() + dt.timedelta(days=1))
 
     def check_file(self):
         "Refuse a file that is too large or is not what it claims to be"
@@ -466,14 +481,80 @@ class Document(StorableText, Workflow, ModelSQL, ModelView):
 
     @classmethod
     def copy(cls, documents, default=None):
+        "A copy is a new draft: of the document's life, it keeps nothing"
         default = default.copy() if default is not None else {}
         for name in [
                 'unique_id', 'set_id', 'version', 'content', 'sha256',
                 'size', 'replaces', 'published_date', 'author', 'author_name',
-                'withdrawal_reason', 'withdrawn_by', 'withdrawal_date']:
+                'withdrawal_reason', 'withdrawn_by', 'withdrawal_date',
+                'origin']:
             default.setdefault(name, None)
+        for name, field in cls._fields.items():
+            if field._type in {'one2many', 'many2many'}:
+                default.setdefault(name, None)
         default.setdefault('state', 'draft')
         return super().copy(documents, default=default)
+
+    # What a client may do, the workflow aside
+
+    @classmethod
+    def guard_draft_fields(cls):
+        "The fields a client fills in a draft of its own"
+        return {
+            'patient', 'document_type', 'title', 'effective_date',
+            'institution', 'confidentiality', 'file', 'file_name',
+            'file_type', 'replaces'}
+
+    @classmethod
+    def guard_check_create(cls, vlist, actor):
+        Patient = Pool().get('gnuhealth.patient')
+        if not actor.clinician:
+            raise write_denied(cls)
+        for values in vlist:
+            cls.guard_check_draft_values(values)
+        Patient.check_shared_record_actor(Patient.browse(
+                {v['patient'] for v in vlist if v.get('patient')}))
+
+    @classmethod
+    def guard_check_draft_values(cls, values):
+        check_values(cls, values, cls.guard_draft_fields())
+        # A new version of a document one sees, checked when published
+        if values.get('replaces'):
+            cls.guard_check_readable([values['replaces']])
+
+    @classmethod
+    def guard_check_write(cls, records, values, actor):
+        Patient = Pool().get('gnuhealth.patient')
+        if all(cls.guard_own_draft(r, actor) for r in records):
+            cls.guard_check_draft_values(values)
+            patients = {r.patient for r in records}
+            if values.get('patient'):
+                patients.add(Patient(values['patient']))
+            Patient.check_shared_record_actor(list(patients))
+        elif not (values.keys() <= {'withdrawal_reason'} and all(
+                    r.state == 'published' and r.may_withdraw(actor)
+                    for r in records)):
+            raise write_denied(cls)
+
+    @classmethod
+    def guard_check_delete(cls, records, actor):
+        if not all(cls.guard_own_draft(r, actor) for r in records):
+            raise write_denied(cls)
+
+    @classmethod
+    def guard_check_copy(cls, records, actor):
+        if not actor.clinician:
+            raise write_denied(cls)
+
+    @staticmethod
+    def guard_own_draft(document, actor):
+        return document.state == 'draft' and (
+            document.create_uid and document.create_uid.id == actor.user)
+
+    def may_withdraw(self, actor):
+        "Whether actor may withdraw the document: its author, or an officer"
+        return actor.root or actor.officer or (
+            self.author is not None and self.author.id == actor.professional)
 
     @classmethod
     @ModelView.button
@@ -517,6 +598,8 @@ class Document(StorableText, Workflow, ModelSQL, ModelView):
 
     @classmethod
     def check_publishable(cls, documents):
+        Patient = Pool().get('gnuhealth.patient')
+        Patient.check_shared_record_actor(list({d.patient for d in documents}))
         for document_type in {d.document_type for d in documents}:
             if not document_type.may_publish():
                 raise PublishError(gettext(
@@ -540,6 +623,10 @@ class Document(StorableText, Workflow, ModelSQL, ModelView):
         """Refuse a second new version of the same document: two clinicians
         replacing it at once make one version and one clear error"""
         replaced = cls.browse([d.replaces.id for d in documents if d.replaces])
+        # A version one may not see is not one's to replace
+        if set(map(int, replaced)) - cls.guard_readable_ids(replaced):
+            raise PublishError(gettext(
+                    'health_shared_record.msg_document_replace_hidden'))
         seen = set()
         for document in replaced:
             if document.state != 'published' or document in seen:
@@ -640,8 +727,13 @@ class Document(StorableText, Workflow, ModelSQL, ModelView):
     @Workflow.transition('withdrawn')
     def withdraw(cls, documents):
         "Withdraw published documents; each must say why"
+        who = actor()
         for document in documents:
-            if not (document.withdrawal_reason or '').strip():
+            if not document.may_withdraw(who):
+                raise WithdrawError(gettext(
+                        'health_shared_record.msg_withdraw_not_author',
+                        document=document.rec_name))
+            if not has_words(document.withdrawal_reason):
                 raise WithdrawError(gettext(
                         'health_shared_record.msg_withdrawal_reason_required',
                         document=document.rec_name))
@@ -663,12 +755,17 @@ class Document(StorableText, Workflow, ModelSQL, ModelView):
         document_type = DocumentType.from_code(Origin.shared_record_type_code)
         origins = [str(r) for r in records]
         current = {}
-        for sub_origins in grouped_slice(origins):
-            for document in cls.search([
-                        ('origin', 'in', sub_origins),
-                        ('state', '=', 'published'),
-                        ], order=[]):
-                current[str(document.origin)] = document
+        # The current versions, whoever may see them: one the user may not
+        # see is refused by the check of what it replaces, not published
+        # beside it as a document of its own
+        with Transaction().set_user(0):
+            for sub_origins in grouped_slice(origins):
+                for document in cls.search([
+                            ('origin', 'in', sub_origins),
+                            ('state', '=', 'published'),
+                            ], order=[]):
+                    current[str(document.origin)] = document.id
+        current = {o: cls(i) for o, i in current.items()}
         to_publish = []
         for record in records:
             previous = current.get(str(record))
@@ -704,7 +801,7 @@ class Document(StorableText, Workflow, ModelSQL, ModelView):
                 })
 
 
-class DocumentReport(Report):
+class DocumentReport(GuardedReport, Report):
     "Readable rendering of a shared document"
     __name__ = 'gnuhealth.shared_record.document.rendering'
 
@@ -717,8 +814,9 @@ class DocumentReport(Report):
     @classmethod
     def _execute(cls, records, header, data, action):
         Document = Pool().get('gnuhealth.shared_record.document')
-        documents = [
-            d for d in Document.browse([r.id for r in records]) if d.content]
+        ids = [r.id for r in records]
+        Document.guard_check_readable(ids)
+        documents = [d for d in Document.browse(ids) if d.content]
         if not documents:
             raise PublishError(gettext(
                     'health_shared_record.msg_nothing_to_render'))

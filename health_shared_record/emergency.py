@@ -4,18 +4,23 @@
 documents now says why, for a limited time, and the patient is told."""
 import datetime as dt
 
+from sql import Literal
+
 from trytond.i18n import gettext
 from trytond.model import ModelView, fields
 from trytond.pool import Pool
 from trytond.pyson import Eval
-from trytond.transaction import Transaction
+from trytond.transaction import Transaction, without_check_access
 
-from .common import current_professional, send_email
+from .common import (
+    REASON_LIMIT, StorableText, current_professional, has_words, send_email)
 from .exceptions import EmergencyAccessError
+from .guard import (
+    actor, check_values, from_client, patient_in, write_denied)
 from .trail import AppendOnly
 
 
-class EmergencyAccess(AppendOnly, ModelView):
+class EmergencyAccess(StorableText, AppendOnly, ModelView):
     "Shared Record Emergency Access"
     __name__ = 'gnuhealth.shared_record.emergency_access'
 
@@ -51,25 +56,52 @@ class EmergencyAccess(AppendOnly, ModelView):
         return [('expires', '<=', now)]
 
     @classmethod
+    def guard_where(cls, table, actor):
+        """The professional's own; the patient's; every one for officers,
+        who review them"""
+        return (Literal(actor.root or actor.officer)
+            | (table.professional == actor.professional)
+            | patient_in(table.patient, actor))
+
+    @classmethod
+    def guard_check_create(cls, vlist, actor):
+        "Doctors and nurses declare one, with the patient and the reason"
+        if not actor.clinician:
+            raise write_denied(cls)
+        for values in vlist:
+            check_values(cls, values, {'patient', 'reason'})
+
+    @classmethod
     def create(cls, vlist):
         pool = Pool()
         Patient = pool.get('gnuhealth.patient')
         Configuration = pool.get('gnuhealth.shared_record.configuration')
         hours = Configuration(1).emergency_access_hours
+        if from_client():
+            cls.guard_check_create(vlist, actor())
         professional = current_professional()
         vlist = [v.copy() for v in vlist]
         for values in vlist:
-            if not (values.get('reason') or '').strip():
+            reason = values.get('reason') or ''
+            if not has_words(reason):
                 raise EmergencyAccessError(gettext(
                         'health_shared_record.msg_emergency_reason_required'))
+            if len(reason) > REASON_LIMIT:
+                raise EmergencyAccessError(gettext(
+                        'health_shared_record.msg_text_too_long',
+                        field=cls.__names__('reason')['field'],
+                        limit=REASON_LIMIT))
             patient = Patient(values['patient'])
+            Patient.check_shared_record_actor([patient])
             if patient.shared_record_emergency_opposition:
                 raise EmergencyAccessError(gettext(
                         'health_shared_record.msg_emergency_refused',
                         patient=patient.rec_name))
             values['professional'] = professional.id
             values['expires'] = dt.datetime.now() + dt.timedelta(hours=hours)
-        accesses = super().create(vlist)
+        # Checked above: the server sets the professional and the end
+        with without_check_access():
+            accesses = super().create(vlist)
         cls.notify_patients(accesses)
         return accesses
 

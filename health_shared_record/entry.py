@@ -2,8 +2,13 @@
 # Public License v3 or later; see the COPYING file at the top of the project.
 """The data read from the documents of other clinics: problems, allergies,
 medications and immunizations, shown beside the patient's own records."""
+from sql import Literal
+from sql.operators import Exists
+
 from trytond.model import ModelSQL, ModelView, fields
-from trytond.pool import PoolMeta
+from trytond.pool import Pool, PoolMeta
+
+from .guard import Guarded
 
 KINDS = [
     ('problem', "Problem"),
@@ -13,7 +18,7 @@ KINDS = [
     ]
 
 
-class Entry(ModelSQL, ModelView):
+class Entry(Guarded, ModelSQL, ModelView):
     "Shared Record Entry"
     __name__ = 'gnuhealth.shared_record.entry'
 
@@ -39,13 +44,20 @@ class Entry(ModelSQL, ModelView):
     @classmethod
     def __setup__(cls):
         super().__setup__()
-        # Who may not see the document may not see what it says
-        cls.__access__.add('document')
         cls._order = [
             ('kind', 'ASC'),
             ('start_date', 'DESC NULLS LAST'),
             ('id', 'DESC'),
             ]
+
+    @classmethod
+    def guard_where(cls, table, actor):
+        "Who may not see the document may not see what it says"
+        Document = Pool().get('gnuhealth.shared_record.document')
+        document = Document.__table__()
+        return Exists(document.select(Literal(1), where=(
+                    (document.id == table.document)
+                    & Document.guard_where(document, actor))))
 
     @classmethod
     def get_document_field(cls, entries, name):

@@ -7,6 +7,9 @@ import datetime as dt
 import hashlib
 from itertools import groupby
 
+from sql import Literal
+from sql.operators import Exists
+
 from trytond.i18n import gettext
 from trytond.model import ModelSQL, ModelView, fields
 from trytond.pool import Pool, PoolMeta
@@ -15,6 +18,8 @@ from trytond.tools import grouped_slice
 from trytond.transaction import Transaction, without_check_access
 
 from . import cda, mhd
+from .common import TITLE_LIMIT
+from .guard import Guarded
 from .exceptions import (
     DocumentTypeError, ExchangeError, PublishError, WithdrawError)
 
@@ -398,7 +403,7 @@ class Document(metaclass=PoolMeta):
         document, = cls.create([{
                     'patient': patient.id,
                     'document_type': document_type.id,
-                    'title': reference.title or read.title,
+                    'title': (reference.title or read.title)[:TITLE_LIMIT],
                     'effective_date': effective,
                     'published_date': date,
                     'state': 'published',
@@ -496,6 +501,7 @@ class Patient(metaclass=PoolMeta):
         if not Configuration(1).repository_url:
             raise ExchangeError(gettext(
                     'health_shared_record.msg_fetch_no_repository'))
+        cls.check_shared_record_actor(patients)
         for patient in patients:
             if patient.shared_record_opposition:
                 raise ExchangeError(gettext(
@@ -506,7 +512,7 @@ class Patient(metaclass=PoolMeta):
         Fetch.__queue__.run(fetches)
 
 
-class Fetch(ModelSQL, ModelView):
+class Fetch(Guarded, ModelSQL, ModelView):
     "Shared Record Fetch"
     __name__ = 'gnuhealth.shared_record.fetch'
 
@@ -540,8 +546,28 @@ class Fetch(ModelSQL, ModelView):
         return 'pending'
 
     @classmethod
+    def guard_where(cls, table, actor):
+        "Doctors and nurses, for the patients who did not block them"
+        Block = Pool().get('gnuhealth.shared_record.blocked_professional')
+        block = Block.__table__()
+        if actor.root:
+            return Literal(True)
+        if not actor.clinician:
+            return Literal(False)
+        return ~Exists(block.select(Literal(1), where=(
+                    (block.patient == table.patient)
+                    & (block.professional == actor.professional))))
+
+    @classmethod
     def run(cls, fetches):
-        "Fetch each patient's documents and record what came of it (a task)"
+        """Fetch each patient's documents and record what came of it (a
+        task); the button checked who asked, the fetch sees and keeps
+        every document the repository holds"""
+        with Transaction().set_user(0):
+            cls._run(fetches)
+
+    @classmethod
+    def _run(cls, fetches):
         Configuration = Pool().get('gnuhealth.shared_record.configuration')
         configuration = Configuration(1)
         connection = configuration.repository()

@@ -26,6 +26,7 @@ from trytond.wizard import Button, StateTransition, StateView, Wizard
 from . import schedule
 from .common import StorableText, clinic_today, send_email
 from .exceptions import PreventionError, PreventionRuleError
+from .guard import Guarded, GuardedReport, patient_in
 from .medicament import ATC_CODE
 
 OPEN_STATES = {schedule.UPCOMING, schedule.DUE, schedule.OVERDUE}
@@ -411,7 +412,7 @@ class Matcher:
         return rules
 
 
-class Reminder(ModelSQL, ModelView):
+class Reminder(Guarded, ModelSQL, ModelView):
     "Prevention Reminder"
     __name__ = 'gnuhealth.prevention.reminder'
 
@@ -512,6 +513,15 @@ class Reminder(ModelSQL, ModelView):
             notice.reminder, where=notice.reminder != None)  # noqa: E711
         positive = (operator == '=') == bool(value)
         return [('id', 'in' if positive else 'not in', query)]
+
+    @classmethod
+    def guard_where(cls, table, actor):
+        """Prevention comes from GNU Health's own record: its doctors,
+        nurses and administrators see every patient's, a patient their
+        own"""
+        return Literal(
+            actor.root or actor.clinician or actor.admin) | patient_in(
+            table.patient, actor)
 
     # The engine
 
@@ -854,7 +864,7 @@ def patient_sex(biological_sex, gender):
     return None
 
 
-class Notice(ModelSQL, ModelView):
+class Notice(Guarded, ModelSQL, ModelView):
     "Prevention Reminder Notice"
     __name__ = 'gnuhealth.prevention.notice'
 
@@ -881,6 +891,11 @@ class Notice(ModelSQL, ModelView):
                 'health_shared_record.msg_prevention_notice_unique'),
             ]
         cls._order = [('create_date', 'DESC'), ('id', 'DESC')]
+
+    @classmethod
+    def guard_where(cls, table, actor):
+        Reminder = Pool().get('gnuhealth.prevention.reminder')
+        return Reminder.guard_where(table, actor)
 
 
 class DismissStart(ModelView):
@@ -922,7 +937,7 @@ class Dismiss(Wizard):
         return 'end'
 
 
-class CalendarReport(Report):
+class CalendarReport(GuardedReport, Report):
     "Prevention calendar (iCalendar)"
     __name__ = 'gnuhealth.prevention.calendar'
 

@@ -4,10 +4,14 @@
 the patient, blocked professionals and oppositions (the trails are in
 trail.py, emergency access in emergency.py).
 
-Who sees a document is decided by record rules (privacy.xml), so that the
-server enforces it in SQL for every path: search, read, count, export,
-reports, relations.  The rules compare the records with the user; this
-module gives them the user and the searchers they need."""
+Who sees a document is the document's guard_where, which guard.py applies
+to every path a client can take."""
+import datetime as dt
+
+from sql import Literal, Null
+from sql.conditionals import Coalesce
+from sql.operators import Exists
+
 from trytond.i18n import gettext
 from trytond.model import ModelSQL, ModelView, fields
 from trytond.pool import Pool, PoolMeta
@@ -19,67 +23,19 @@ from trytond.pyson import PYSONEncoder
 from trytond.wizard import (
     Button, StateAction, StateTransition, StateView, Wizard)
 
-from .common import clinic_today, current_professional
+from .common import check_plausible_date, clinic_today, current_professional
 from .exceptions import PrivacyError, PublishError
-
-# The models whose record rules compare records with the current user
-USER_RULE_MODELS = {
-    'gnuhealth.shared_record.document',
-    'gnuhealth.shared_record.access_log',
-    'gnuhealth.shared_record.emergency_access',
-    'gnuhealth.shared_record.consent',
-    'gnuhealth.patient',
-    'gnuhealth.prevention.reminder',
-    'gnuhealth.prevention.notice',
-    }
-
-STAFF_GROUPS = [
-    ('health', 'group_health_doctor'),
-    ('health', 'group_health_nursing'),
-    ('health', 'group_health_frontdesk'),
-    ]
+from .guard import (
+    Guarded, GuardedRead, actor, check_values, from_client, patient_in)
 
 
-def user_groups():
-    return set(Pool().get('res.user').get_groups())
+# A result is explained within months, not decades
+RELEASE_HORIZON_DAYS = 3 * 365
 
 
-def group_ids(xml_ids):
-    ModelData = Pool().get('ir.model.data')
-    return {ModelData.get_id(module, name) for module, name in xml_ids}
-
-
-def is_staff():
-    "Whether the current user may record choices at a patient's request"
-    return bool(user_groups() & group_ids(STAFF_GROUPS))
-
-
-class Rule(metaclass=PoolMeta):
-    __name__ = 'ir.rule'
-
-    @classmethod
-    def _get_context(cls, model_name):
-        context = super()._get_context(model_name)
-        if model_name in USER_RULE_MODELS:
-            user = Transaction().user
-            context['user_id'] = user
-            # The rules compare the documents with the user's professional
-            # directly, which spares each search two joins to find it
-            Professional = Pool().get('gnuhealth.healthprofessional')
-            with Transaction().set_user(0):
-                professionals = Professional.search([
-                        ('party.internal_user', '=', user),
-                        ], limit=1)
-            context['professional_id'] = (
-                professionals[0].id if professionals else -1)
-        return context
-
-    @classmethod
-    def _get_cache_key(cls, model_name):
-        key = super()._get_cache_key(model_name)
-        if model_name in USER_RULE_MODELS:
-            key = (*key, Transaction().user)
-        return key
+def is_true(column):
+    "column is true: NULL, as in rows made before the column, is false"
+    return Coalesce(column, Literal(False)) == Literal(True)
 
 
 class Document(metaclass=PoolMeta):
@@ -150,6 +106,81 @@ class Document(metaclass=PoolMeta):
     def frozen_exempt_fields(cls):
         return super().frozen_exempt_fields() | {
             'masked', 'hidden_from_patient', 'patient_release_date'}
+
+    @classmethod
+    def guard_draft_fields(cls):
+        return super().guard_draft_fields() | {
+            'hidden_from_patient', 'patient_release_date'}
+
+    @classmethod
+    def copy(cls, documents, default=None):
+        "The patient's mask is on a document, not on a copy made of it"
+        default = default.copy() if default is not None else {}
+        default.setdefault('masked', False)
+        default.setdefault('patient_release_date', None)
+        return super().copy(documents, default=default)
+
+    def check_input(self):
+        super().check_input()
+        if self.state == 'draft' and self.hidden_from_patient:
+            today = clinic_today()
+            check_plausible_date(
+                self, 'patient_release_date', today,
+                today + dt.timedelta(days=RELEASE_HORIZON_DAYS))
+
+    @classmethod
+    def guard_where(cls, table, actor):
+        """Who sees a document (doc/privacy.md): the patient, once it is
+        published and not kept from them; doctors and nurses as the
+        patient's choices allow; its creator, while it is a draft"""
+        if actor.root:
+            return Literal(True)
+        where = Literal(False)
+        if actor.patients:
+            today = clinic_today()
+            hidden = is_true(table.hidden_from_patient) & (
+                (table.patient_release_date == Null)
+                | (table.patient_release_date > today))
+            where |= (
+                patient_in(table.patient, actor)
+                & table.state.in_(['published', 'superseded'])
+                & ~hidden)
+        if actor.clinician:
+            where |= (
+                ((table.state == 'draft')
+                    & (table.create_uid == actor.user))
+                | ((table.state != 'draft')
+                    & cls._guard_clinician_where(table, actor)))
+        return where
+
+    @classmethod
+    def _guard_clinician_where(cls, table, actor):
+        pool = Pool()
+        Patient = pool.get('gnuhealth.patient')
+        Block = pool.get('gnuhealth.shared_record.blocked_professional')
+        Access = pool.get('gnuhealth.shared_record.emergency_access')
+        patient = Patient.__table__()
+        block = Block.__table__()
+        access = Access.__table__()
+        professional = actor.professional
+        author = table.author == professional
+        emergency = ~is_true(patient.shared_record_emergency_opposition) & (
+            Exists(access.select(Literal(1), where=(
+                        (access.patient == patient.id)
+                        & (access.professional == professional)
+                        & (access.expires > dt.datetime.now())))))
+        restricted = is_true(table.masked) | (table.confidentiality == 'V')
+        return (
+            Exists(patient.select(Literal(1), where=(
+                        (patient.id == table.patient)
+                        & ~is_true(patient.shared_record_opposition)
+                        & (~restricted | author
+                            | (patient.primary_care_doctor == professional)
+                            | emergency))))
+            & ~Exists(block.select(Literal(1), where=(
+                        (block.patient == table.patient)
+                        & (block.professional == professional))))
+            & ((table.state != 'withdrawn') | author))
 
     @staticmethod
     def default_masked():
@@ -254,17 +285,18 @@ class Document(metaclass=PoolMeta):
         AccessLog.record(documents, action)
 
     @classmethod
-    def check_privacy_actor(cls, documents):
+    def check_privacy_actor(cls, documents, at_request=False):
         """Only the patient, or staff recording the patient's choice at
         their request, masks or unmasks a document"""
+        Patient = Pool().get('gnuhealth.patient')
         user = Transaction().user
         if user == 0:
             return
-        at_request = Transaction().context.get('shared_record_patient_request')
         for document in documents:
             if document.patient.is_user(user):
                 continue
-            if at_request and is_staff():
+            if at_request and actor().staff:
+                Patient.check_shared_record_actor([document.patient])
                 continue
             raise PrivacyError(gettext(
                     'health_shared_record.msg_privacy_not_patient',
@@ -281,15 +313,16 @@ class Document(metaclass=PoolMeta):
         cls._set_masked(documents, False, 'unmask')
 
     @classmethod
-    def _set_masked(cls, documents, masked, action):
+    def _set_masked(cls, documents, masked, action, at_request=False):
         """Apply the patient's choice to every version of the documents,
         including one published while they chose"""
         Consent = Pool().get('gnuhealth.shared_record.consent')
-        cls.check_privacy_actor(documents)
+        cls.check_privacy_actor(documents, at_request=at_request)
         # No lock: a choice and a new version made at once both write the
         # version it replaces, and so do two choices; PostgreSQL refuses the
-        # second writer, whose request trytond runs again, seeing the first
-        with without_check_access():
+        # second writer, whose request trytond runs again, seeing the first.
+        # Every version, those the one who chooses may not see included
+        with without_check_access(), Transaction().set_user(0):
             versions = cls.versions(documents)
             changed = [d for d in versions if d.masked != masked]
             cls.write(changed, {'masked': masked})
@@ -313,15 +346,13 @@ class Document(metaclass=PoolMeta):
     @ModelView.button
     def mask_for_patient(cls, documents):
         "Staff record the patient's choice to mask, at the patient's request"
-        with Transaction().set_context(shared_record_patient_request=True):
-            cls._set_masked(documents, True, 'mask')
+        cls._set_masked(documents, True, 'mask', at_request=True)
 
     @classmethod
     @ModelView.button
     def unmask_for_patient(cls, documents):
         "Staff record the patient's choice to unmask, at the patient's request"
-        with Transaction().set_context(shared_record_patient_request=True):
-            cls._set_masked(documents, False, 'unmask')
+        cls._set_masked(documents, False, 'unmask', at_request=True)
 
     @classmethod
     @ModelView.button
@@ -341,7 +372,7 @@ class Document(metaclass=PoolMeta):
 
 
 
-class BlockedProfessional(ModelSQL):
+class BlockedProfessional(Guarded, ModelSQL):
     "Shared Record Blocked Professional"
     __name__ = 'gnuhealth.shared_record.blocked_professional'
 
@@ -351,8 +382,14 @@ class BlockedProfessional(ModelSQL):
         'gnuhealth.healthprofessional', "Professional", required=True,
         ondelete='CASCADE')
 
+    @classmethod
+    def guard_where(cls, table, actor):
+        "The patient's own blocks, and staff, who record them at request"
+        return Literal(actor.root or actor.staff) | patient_in(
+            table.patient, actor)
 
-class Patient(metaclass=PoolMeta):
+
+class Patient(GuardedRead, metaclass=PoolMeta):
     __name__ = 'gnuhealth.patient'
 
     shared_record_blocked_professionals = fields.Many2Many(
@@ -433,12 +470,33 @@ class Patient(metaclass=PoolMeta):
                     ], limit=1))
 
     @classmethod
+    def guard_where(cls, table, actor):
+        "A patient's login sees its own patient file; others, as GNU Health"
+        if actor.only_patient:
+            return patient_in(table.id, actor)
+        return Literal(True)
+
+    @classmethod
+    def create(cls, vlist):
+        if from_client():
+            for values in vlist:
+                check_values(cls, {
+                        k: v for k, v in values.items()
+                        if k in PRIVACY_FIELDS}, set())
+        return super().create(vlist)
+
+    @classmethod
     def write(cls, *args):
         "Keep a trail of every change of the patient's privacy choices"
         Consent = Pool().get('gnuhealth.shared_record.consent')
         actions = iter(args)
         before = {}
         for patients, values in zip(actions, actions):
+            if from_client() and PRIVACY_FIELDS & set(values):
+                # The patient's choices are made with the buttons, which
+                # check who chooses
+                check_values(cls, {
+                        k: True for k in PRIVACY_FIELDS & set(values)}, set())
             if PRIVACY_FIELDS & set(values):
                 for patient in patients:
                     before[patient.id] = patient.privacy_choices()
@@ -471,10 +529,30 @@ class Patient(metaclass=PoolMeta):
             }
 
     @classmethod
+    def check_shared_record_actor(cls, patients):
+        "Refuse a professional whom a patient blocked any act on the record"
+        Block = Pool().get('gnuhealth.shared_record.blocked_professional')
+        who = actor()
+        if who.root or who.professional < 0 or not patients:
+            return
+        with Transaction().set_user(0):
+            blocks = Block.search([
+                    ('patient', 'in', [p.id for p in patients]),
+                    ('professional', '=', who.professional),
+                    ], limit=1)
+        if blocks:
+            raise PrivacyError(gettext(
+                    'health_shared_record.msg_guard_blocked',
+                    patient=blocks[0].patient.rec_name))
+
+    @classmethod
     def check_privacy_actor(cls, patients):
         "Only the patient, or staff at the patient's request, chooses"
         user = Transaction().user
-        if user == 0 or is_staff():
+        if user == 0:
+            return
+        if actor().staff:
+            cls.check_shared_record_actor(patients)
             return
         for patient in patients:
             if not patient.is_user(user):
@@ -514,6 +592,23 @@ class Patient(metaclass=PoolMeta):
         cls.check_privacy_actor(patients)
 
 
+class Party(GuardedRead, metaclass=PoolMeta):
+    __name__ = 'party.party'
+
+    @classmethod
+    def guard_where(cls, table, actor):
+        """A patient's login sees its own party, and the names of the
+        professionals and institutions that care for them"""
+        if not actor.only_patient:
+            return Literal(True)
+        company = Pool().get('company.company').__table__()
+        return ((table.internal_user == actor.user)
+            | is_true(table.is_healthprof)
+            | is_true(table.is_institution)
+            | Exists(company.select(
+                    Literal(1), where=company.party == table.id)))
+
+
 PRIVACY_FIELDS = {
     'shared_record_opposition', 'shared_record_emergency_opposition',
     'shared_record_blocked_professionals'}
@@ -549,15 +644,16 @@ class Block(Wizard):
     def transition_save(self):
         Patient = Pool().get('gnuhealth.patient')
         Patient.check_privacy_actor([self.record])
-        Patient.write([self.record], {
-                'shared_record_blocked_professionals': [
-                    ('add', [p.id for p in self.start.professionals]),
-                    ('remove', [
-                            p.id for p in
-                            self.record.shared_record_blocked_professionals
-                            if p not in self.start.professionals]),
-                    ],
-                })
+        with without_check_access():
+            Patient.write([self.record], {
+                    'shared_record_blocked_professionals': [
+                        ('add', [p.id for p in self.start.professionals]),
+                        ('remove', [
+                                p.id for p in
+                                self.record.shared_record_blocked_professionals
+                                if p not in self.start.professionals]),
+                        ],
+                    })
         return 'end'
 
 

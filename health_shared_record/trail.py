@@ -2,12 +2,16 @@
 # Public License v3 or later; see the COPYING file at the top of the project.
 """The trails of the shared record: every access to a document and every
 privacy choice, which nobody changes once written."""
+from sql import Literal
+from sql.operators import Exists
+
 from trytond.i18n import gettext
 from trytond.model import ModelSQL, ModelView, fields
 from trytond.pool import Pool
 from trytond.transaction import Transaction
 
 from .exceptions import AccessTrailError
+from .guard import Guarded, patient_in
 
 ACCESS_MODES = [
     ('normal', "Normal"),
@@ -35,9 +39,9 @@ CONSENT_ACTIONS = [
     ]
 
 
-class AppendOnly(ModelSQL):
+class AppendOnly(Guarded, ModelSQL):
     """A trail that nobody, administrators included, changes, deletes or
-    copies once written"""
+    copies once written, and that only the server writes"""
     __slots__ = ()
 
     @classmethod
@@ -83,6 +87,12 @@ class AccessLog(AppendOnly, ModelView):
     def __setup__(cls):
         super().__setup__()
         cls._order = [('create_date', 'DESC'), ('id', 'DESC')]
+
+    @classmethod
+    def guard_where(cls, table, actor):
+        "The patient reads who accessed their record; officers, everything"
+        return Literal(actor.root or actor.officer) | patient_in(
+            table.patient, actor)
 
     @classmethod
     def record(cls, documents, action):
@@ -135,6 +145,21 @@ class Consent(AppendOnly, ModelView):
     def __setup__(cls):
         super().__setup__()
         cls._order = [('create_date', 'DESC'), ('id', 'DESC')]
+
+    @classmethod
+    def guard_where(cls, table, actor):
+        """The patient's own choices; officers, every choice; staff, who
+        record them at the patient's request, those of the patients who
+        did not block them"""
+        Block = Pool().get('gnuhealth.shared_record.blocked_professional')
+        block = Block.__table__()
+        where = Literal(actor.root or actor.officer) | patient_in(
+            table.patient, actor)
+        if actor.staff:
+            where |= ~Exists(block.select(Literal(1), where=(
+                        (block.patient == table.patient)
+                        & (block.professional == actor.professional))))
+        return where
 
     @classmethod
     def record(cls, patient, action, document=None, professional=None):
