@@ -60,9 +60,14 @@ class Client:
         self.context = self.call('model.res.user.get_preferences', True)
 
     def _post(self, id_, method, params, timeout=120):
-        answer = self.http.post(self.url, json={
+        response = self.http.post(self.url, json={
                 'id': id_, 'method': method, 'params': params},
-            timeout=timeout).json()
+            timeout=timeout)
+        if response.status_code != 200:
+            # trytond answers 403 for a method a model does not offer
+            raise RPCError(['HTTPError', [
+                        f'{response.status_code} for {method}']])
+        answer = response.json()
         if 'error' in answer:
             raise RPCError(answer['error'])
         return answer['result']
@@ -265,11 +270,11 @@ class Site:
         self.processes.append(process)
         return process
 
-    def server(self, name='server'):
+    def server(self, name='server', pythonpath=None):
         "A trytond server on a free loopback port, started"
         port = free_port()
         process = self._process(name, [BIN / 'trytond', '-c', self.config],
-            TRYTOND_WEB__LISTEN=f'127.0.0.1:{port}')
+            pythonpath=pythonpath, TRYTOND_WEB__LISTEN=f'127.0.0.1:{port}')
         process.url = f'http://127.0.0.1:{port}/'
         return process.start().wait_http()
 
