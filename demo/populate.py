@@ -334,8 +334,8 @@ def main(database, config_file, repository=None):
     mistaken.save()
     mistaken.click('withdraw')
 
-    # The patient's side: two patients log in; Lucie masks her consult note
-    # and reads who opened it; Hugo Dubois blocks Dr Lefebvre, who declares
+    # The patient's side: two patients log in; Lucie masks her prescription
+    # and her summary, and reads who opened them; Hugo Dubois blocks Dr Lefebvre, who declares
     # an emergency on another patient
     act_as(admin)
     patient_group = 'health_shared_record.group_shared_record_patient'
@@ -351,6 +351,13 @@ def main(database, config_file, repository=None):
             ('state', '=', 'published'),
             ])
     prescription.click('mask')
+    # and her patient summary, which Dr Martin, not her doctor, no longer
+    # sees (GNU Health's own record of her stays whole for him)
+    summary, = Model.get('gnuhealth.shared_record.document').find([
+            ('document_type.code', '=', '60591-5'),
+            ('state', '=', 'published'),
+            ])
+    summary.click('mask')
     act_as(PATIENT_LOGINS['hugod'])
     block = Wizard('gnuhealth.shared_record.block', [
             Model.get('gnuhealth.patient')(patients[1].id)])

@@ -333,6 +333,38 @@ def test_nurse_gives_the_booster_and_prevention_marks_it_done(login):
     paul.shoot('patient-prevention-tab')
 
 
+@pytest.mark.parametrize('user, patient', [
+        ('hugo', 'Dubois, Hugo'),  # whom the patient blocked
+        ('nadia', LUCIE),  # the front desk, who sees no document
+        ('claire', LUCIE),  # kept from Lucie's masked summary
+        ])
+def test_the_patient_form_opens_whole(server, login, user, patient):
+    """Who may not see (some of) a patient's shared record opens GNU
+    Health's own record of the patient whole, without an error"""
+    conditions = {name for name, in server.site.query(
+            'SELECT p.name FROM gnuhealth_patient_disease d '
+            'JOIN gnuhealth_pathology p ON p.id = d.pathology '
+            'JOIN gnuhealth_patient pa ON pa.id = d.patient '
+            'JOIN party_party pp ON pp.id = pa.party '
+            "WHERE pp.lastname || ', ' || pp.name = %s", (patient,))}
+    assert conditions
+    sao = login(user)
+    sao.menu('Health', 'Patients')
+    sao.open_row(patient)
+    seen = [sao.tab.inner_text()]
+    links = sao.tab.locator('.nav-tabs a:visible')
+    for name in links.all_inner_texts():
+        links.filter(has_text=name).first.click()
+        sao.idle(0.3)
+        seen.append(sao.tab.inner_text())
+    dialogs = sao.page.locator('.modal-dialog:visible')
+    assert not dialogs.count(), dialogs.all_inner_texts()
+    text = '\n'.join(seen)
+    assert 'not allowed' not in text and '#ERROR' not in text
+    assert conditions & set(re.split(r'[\n\t]', text)), conditions
+    sao.shoot(f'patient-form-as-{user}')
+
+
 # The module's words as the views show them: labels, buttons, pages,
 # columns, menu entries, selection values
 SHOWN = ('field:', 'selection:', 'view:', 'model:ir.ui.menu',
