@@ -12,8 +12,8 @@ the patient's shared_record_current, then a read of the tab's list columns
 for the rows it shows first.  The servers are several trytond processes on
 one database.  Two phases: back to back (the servers' throughput), then
 with a think time between tab openings (busy clinicians); each with the
-privacy policy and without it (the module's record rules switched off, the
-servers restarted) as the baseline, in turn, in the same run.
+privacy policy and without it (servers on which the guard sees every caller
+as root) as the baseline, in turn, in the same run.
 
     .venv/bin/python bench/shared_record_tab.py [--clients 50] [--servers 2]
 """
@@ -52,13 +52,11 @@ DOCUMENT = 'gnuhealth.shared_record.document'
 TAB_VIEW = 'document_view_tree_patient'
 P95_TARGET = 0.300
 RATIO_TARGET = 1.5
-# The module's record rules, switched off for the baseline: ir.rule.group
-# has no active flag in trytond 7.0, so they lose every access mode and
-# Rule.get selects none of them; the rest of the path is unchanged
-MODULE_RULE_GROUPS = (
-    "SELECT db_id FROM ir_model_data WHERE module = 'health_shared_record' "
-    "AND model = 'ir.rule.group'")
-PERMISSIONS = ['perm_read', 'perm_write', 'perm_create', 'perm_delete']
+# The baseline's servers: the guard sees every caller as root, so that no
+# policy applies and the rest of the path is unchanged
+NO_POLICY = (
+    'import health_shared_record.guard as guard\n'
+    'guard.actor = lambda: guard.Actor(0)\n')
 HEADER = (f'{"":<10} {"phase":<14} {"req/s":>7} {"p50":>7} {"p95":>7} '
     f'{"p99":>7} {"max":>7} {"count":>7} {"errors":>6} {"rows":>5}  (ms)')
 
@@ -375,14 +373,6 @@ def report(policy, phase, figures):
         print(f'    error x{count}: {message}')
 
 
-def switch_rules(site, policy, permissions):
-    "Give the module's rule groups their permissions, or none"
-    assignments = ', '.join(f'{name} = %s' for name in PERMISSIONS)
-    for group, *values in permissions:
-        site.query(f'UPDATE ir_rule_group SET {assignments} WHERE id = %s',
-            [*(values if policy else [False] * len(values)), group])
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument('--doctors', type=int, default=60)
@@ -431,22 +421,21 @@ def main():
                 'health_shared_record', TAB_VIEW)
             transaction.commit()
         site.query('ANALYZE')
-        permissions = site.query(f'SELECT id, {", ".join(PERMISSIONS)} '
-            f'FROM ir_rule_group WHERE id IN ({MODULE_RULE_GROUPS})')
         print(f'{documents} documents over {len(patients)} patients, '
             f'{len(logins)} doctors, made in '
-            f'{time.perf_counter() - start:.0f} s; {len(permissions)} '
-            'rule groups of the module', flush=True)
+            f'{time.perf_counter() - start:.0f} s', flush=True)
+        no_policy = pathlib.Path(directory) / 'no-policy'
+        no_policy.mkdir()
+        (no_policy / 'sitecustomize.py').write_text(NO_POLICY)
 
         # In turn, so that a change in the other load of the machine or a
         # warmer database does not favour one
         order = ['policy', 'no policy']
         for round_ in range(arguments.rounds):
             for policy in order if round_ % 2 == 0 else order[::-1]:
-                switch_rules(site, policy == 'policy', permissions)
-                # Fresh servers each time: they cache the rules' domains
                 servers = [site.server(
-                        f'server{i}-{policy.replace(" ", "-")}-{round_}')
+                        f'server{i}-{policy.replace(" ", "-")}-{round_}',
+                        pythonpath=None if policy == 'policy' else no_policy)
                     for i in range(arguments.servers)]
                 with concurrent.futures.ThreadPoolExecutor(10) as executor:
                     clients = list(executor.map(
