@@ -335,8 +335,8 @@ def main(database, config_file, repository=None):
     mistaken.click('withdraw')
 
     # The patient's side: two patients log in; Lucie masks her prescription
-    # and her summary, and reads who opened them; Hugo Dubois blocks Dr Lefebvre, who declares
-    # an emergency on another patient
+    # and her summary, and reads who opened them; Hugo Dubois blocks
+    # Dr Lefebvre, who declares an emergency on another patient
     act_as(admin)
     patient_group = 'health_shared_record.group_shared_record_patient'
     for patient, login in [(patients[0], 'lucie'), (patients[1], 'hugod')]:

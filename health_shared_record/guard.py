@@ -419,7 +419,9 @@ class ResourceGuard(GuardedRead):
     """Attachments, notes and the model log of a guarded record are what
     the record is: seen by whom may see it, changed by nobody but the
     server.  (trytond checks them by model only, and reads the resource of
-    a record the user may not see as no resource at all.)"""
+    a record the user may not see as no resource at all.)  Those of a
+    record that is no more (a deleted draft) are seen by whom wrote them
+    and by the privacy officers."""
     __slots__ = ()
 
     @classmethod
@@ -433,11 +435,14 @@ class ResourceGuard(GuardedRead):
             if is_literal_true(policy):
                 continue
             prefix = name + ','
-            where &= ~Like(table.resource, prefix + '%') | Exists(
-                target.select(Literal(1), where=(
-                        (Concat(prefix, Cast(target.id, 'VARCHAR'))
-                            == table.resource)
-                        & policy)))
+            same = (
+                Concat(prefix, Cast(target.id, 'VARCHAR')) == table.resource)
+            gone = ~Exists(target.select(Literal(1), where=same))
+            if not (actor.officer or actor.admin):
+                gone &= table.create_uid == actor.user
+            where &= (~Like(table.resource, prefix + '%')
+                | Exists(target.select(Literal(1), where=same & policy))
+                | gone)
         return where
 
     @classmethod

@@ -609,6 +609,34 @@ class Party(GuardedRead, metaclass=PoolMeta):
                     Literal(1), where=company.party == table.id)))
 
 
+class PartyRecordMixin(GuardedRead):
+    """What GNU Health and Tryton keep about a party (addresses, names,
+    identifiers): a patient's login sees it for the parties it sees"""
+    __slots__ = ()
+
+    @classmethod
+    def guard_where(cls, table, actor):
+        if not actor.only_patient:
+            return Literal(True)
+        Party = Pool().get('party.party')
+        party = Party.__table__()
+        return Exists(party.select(Literal(1), where=(
+                    (party.id == table.party)
+                    & Party.guard_where(party, actor))))
+
+
+class Address(PartyRecordMixin, metaclass=PoolMeta):
+    __name__ = 'party.address'
+
+
+class PersonName(PartyRecordMixin, metaclass=PoolMeta):
+    __name__ = 'gnuhealth.person_name'
+
+
+class AlternativeIdentification(PartyRecordMixin, metaclass=PoolMeta):
+    __name__ = 'gnuhealth.person_alternative_identification'
+
+
 PRIVACY_FIELDS = {
     'shared_record_opposition', 'shared_record_emergency_opposition',
     'shared_record_blocked_professionals'}

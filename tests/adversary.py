@@ -100,10 +100,13 @@ class Clinic:
             'UPDATE gnuhealth_shared_record_emergency_access '
             'SET expires = %s WHERE id = %s',
             (dt.datetime.now() - dt.timedelta(hours=1), access))
+        # The prescription Lucie masked
         masked, = [i for i, in site.query(
-                'SELECT id FROM gnuhealth_shared_record_document '
-                'WHERE masked = %s AND state = %s' % (
-                    self.true, "'published'"))]
+                'SELECT d.id FROM gnuhealth_shared_record_document AS d '
+                'JOIN gnuhealth_shared_record_document_type AS t '
+                'ON t.id = d.document_type '
+                "WHERE d.masked = %s AND d.state = 'published' "
+                "AND t.code = '57833-6'" % self.true)]
         resource = f'{DOCUMENT},{masked}'
         now = dt.datetime.now()
         site.query(

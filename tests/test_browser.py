@@ -354,14 +354,21 @@ def test_the_patient_form_opens_whole(server, login, user, patient):
     seen = [sao.tab.inner_text()]
     links = sao.tab.locator('.nav-tabs a:visible')
     for name in links.all_inner_texts():
-        links.filter(has_text=name).first.click()
+        # A tab of a notebook inside another tab shows only with it
+        link = links.filter(has_text=name)
+        if not link.count():
+            continue
+        link.first.click()
         sao.idle(0.3)
         seen.append(sao.tab.inner_text())
     dialogs = sao.page.locator('.modal-dialog:visible')
     assert not dialogs.count(), dialogs.all_inner_texts()
     text = '\n'.join(seen)
     assert 'not allowed' not in text and '#ERROR' not in text
-    assert conditions & set(re.split(r'[\n\t]', text)), conditions
+    if user != 'nadia':
+        # GNU Health's own record of the patient shows, conditions included
+        # (GNU Health shows them to no front desk)
+        assert [c for c in conditions if c in text], conditions
     sao.shoot(f'patient-form-as-{user}')
 
 

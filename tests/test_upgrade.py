@@ -56,6 +56,9 @@ RELEASES = [
         repository=True),
     ]
 DOCUMENTS = 'gnuhealth_shared_record_document'
+CONSENTS = 'gnuhealth_shared_record_consent'
+BLOCKED = 'gnuhealth_shared_record_blocked_professional'
+CONSENT = 'gnuhealth.shared_record.consent'
 # What each release's database must hold some of, so that keeping it all
 # means something: (first release, what, table, condition)
 KINDS = [
@@ -277,15 +280,16 @@ def test_upgrade(release, tmp_path, request):
         assert not lost, '\n'.join(lost[:30])
 
         seen = probe('observe')
-        expected = newly_hidden(release, seen_before, before[DOCUMENTS])
+        expected = newly_hidden(release, seen_before, before)
         for login, models in seen_before['seen'].items():
             for model, ids in models.items():
-                if ids is not None and model == DOCUMENT:
-                    ids = sorted(set(ids) - expected[login])
-                found = seen['seen'][login][model]
+                # A model the user could not read before is one of which
+                # the guard now shows him nothing: both are none of it
+                ids = set(ids or []) - expected[login].get(model, set())
+                found = set(seen['seen'][login][model] or [])
                 assert found == ids, (
                     f'{login} finds other {model} records: '
-                    f'{sorted(set(found or []) ^ set(ids or []))}')
+                    f'{sorted(found ^ ids)}')
         if counts.get('masked documents'):
             masked = {
                 id_ for id_, row in before[DOCUMENTS].items()
@@ -312,18 +316,28 @@ def test_upgrade(release, tmp_path, request):
         site.stop()
 
 
-def newly_hidden(release, seen, documents):
-    """{login: document ids} that the user found before the update and
-    must no longer find: 0.1.0 had no privacy policy, and the one 0.2.0
-    brought keeps a withdrawn document from all but its author (it hides
-    drafts and very restricted documents too, and any patient's documents
-    from another patient, but the 0.1.0 demo has none of those)"""
-    hidden = {login: set() for login in seen['seen']}
-    if release.name != '0.1.0':
-        return hidden
+def newly_hidden(release, seen, tables):
+    """{login: {model: ids}} that the user found before the update and must
+    no longer find.  0.1.0 had no privacy policy, and the one 0.2.0 brought
+    keeps a withdrawn document from all but its author (it hides drafts and
+    very restricted documents too, and any patient's documents from another
+    patient, but the 0.1.0 demo has none of those).  Up to 0.2.0 a
+    professional a patient blocked still saw the patient's privacy
+    choices: the guard keeps them from him too."""
+    documents = tables[DOCUMENTS]
+    hidden = {login: {} for login in seen['seen']}
     for login, models in seen['seen'].items():
         professional = seen['professionals'].get(login)
-        hidden[login] = {
+        blocking = {
+            row['patient']
+            for row in tables.get(BLOCKED, {}).values()
+            if row['professional'] == professional}
+        hidden[login][CONSENT] = {
+            id_ for id_, row in tables.get(CONSENTS, {}).items()
+            if row['patient'] in blocking}
+        if release.name != '0.1.0':
+            continue
+        hidden[login][DOCUMENT] = {
             id_ for id_, row in documents.items()
             if row['state'] == 'withdrawn' and row['author'] != professional}
         assert not [
