@@ -51,9 +51,16 @@ def clinic_today():
 
 
 class StorableText:
-    """Refuse the NUL character, which PostgreSQL cannot store, with a
-    clear error before the database refuses it with its own"""
+    """Refuse the NUL character, which PostgreSQL cannot store, and texts
+    longer than their field's limit (text_limits), with a clear error
+    before the database refuses them with its own (an index holds no
+    novel)"""
     __slots__ = ()
+
+    @classmethod
+    def text_limits(cls):
+        "{field name: the most characters it keeps}"
+        return {}
 
     @classmethod
     def create(cls, vlist):
@@ -69,26 +76,25 @@ class StorableText:
 
     @classmethod
     def check_storable_text(cls, values):
+        limits = cls.text_limits()
         for name, value in values.items():
-            if isinstance(value, str) and '\x00' in value:
+            if not isinstance(value, str):
+                continue
+            if '\x00' in value:
                 raise InputError(gettext(
                         'health_shared_record.msg_text_nul',
                         field=cls.__names__(name)['field']))
+            if name in limits and len(value) > limits[name]:
+                raise InputError(gettext(
+                        'health_shared_record.msg_text_too_long',
+                        field=cls.__names__(name)['field'],
+                        limit=limits[name]))
 
 
 def has_words(text):
     """Whether text says something: letters or digits, not only spaces,
     punctuation or invisible characters"""
     return len(_WORD_CHARACTER.findall(text or '')) >= 3
-
-
-def check_length(record, name, limit):
-    "Refuse a text of record longer than limit, without repeating it"
-    value = getattr(record, name)
-    if value and len(value) > limit:
-        raise InputError(gettext(
-                'health_shared_record.msg_text_too_long',
-                field=record.__names__(name)['field'], limit=limit))
 
 
 def check_plausible_date(record, name, start, end):

@@ -27,7 +27,7 @@ from trytond.wizard import Button, StateTransition, StateView, Wizard
 
 from . import cda
 from .common import (
-    EARLIEST_CARE, REASON_LIMIT, TITLE_LIMIT, StorableText, check_length,
+    EARLIEST_CARE, REASON_LIMIT, TITLE_LIMIT, StorableText,
     check_plausible_date, current_professional, has_words, selection_label)
 from .guard import (
     Guarded, GuardedReport, actor, check_values, write_denied)
@@ -427,11 +427,17 @@ class Document(StorableText, Guarded, Workflow, ModelSQL, ModelView):
             document.check_file()
             document.check_input()
 
+    @classmethod
+    def text_limits(cls):
+        "Refuse what no clinician means: a novel for a title"
+        return {
+            **super().text_limits(),
+            'title': TITLE_LIMIT, 'file_name': TITLE_LIMIT,
+            'withdrawal_reason': REASON_LIMIT,
+            }
+
     def check_input(self):
-        "Refuse what no clinician means: a novel for a title, year 1"
-        for name in ['title', 'file_name']:
-            check_length(self, name, TITLE_LIMIT)
-        check_length(self, 'withdrawal_reason', REASON_LIMIT)
+        "Refuse what no clinician means: year 1"
         if self.state == 'draft':
             check_plausible_date(
                 self, 'effective_date', EARLIEST_CARE,

@@ -373,7 +373,6 @@ class Oracle:
         return method(self, roles)
 
 
-
 def marks(values):
     "The placeholders of an IN list; one that matches nothing when empty"
     return ', '.join(['%s'] * len(values)) if values else 'NULL'

@@ -234,29 +234,43 @@ def test_relation_searches_reveal_nothing(world):
 
 
 def test_relation_exports_reveal_nothing(world):
-    "An export through a relation gives no record the user may not see"
+    """An export through a relation gives no record the user may not see.
+    Each user exports all the paths of a model in one call, as a client
+    may; a call refused is tried again path by path."""
     clinic, oracle, surface, roles = world
     problems = []
+    by_model = {}
+    for model, path, target in surface.paths():
+        by_model.setdefault(model, []).append((path, target))
     for login in LOGINS:
         client = clinic.client(login)
-        visible = {}
-        for model, path, target in surface.paths():
-            if model not in visible:
-                answer = attempt(client, model, 'search', [], 0, 40)
-                visible[model] = [] if refused(answer) else answer
-            if not visible[model]:
+        seen = {}
+        for model, paths in sorted(by_model.items()):
+            answer = attempt(client, model, 'search', [], 0, 40)
+            if refused(answer) or not answer:
                 continue
-            answer = attempt(client, model, 'export_data', visible[model],
-                [surface.field_path(path) + '/id'])
-            if refused(answer):
-                continue
-            seen = oracle.seen(target, roles[login])
-            for row in answer:
-                value = row[0]
-                if value not in ('', None) and int(value) not in seen:
-                    problems.append(
-                        f'{login} {model} exports {path}/id = {value}')
-    assert not problems, '\n'.join(problems)
+            ids = answer
+            groups = [paths]
+            while groups:
+                group = groups.pop()
+                answer = attempt(client, model, 'export_data', ids,
+                    [surface.field_path(p) + '/id' for p, _ in group])
+                if refused(answer):
+                    if len(group) > 1:
+                        half = len(group) // 2
+                        groups += [group[:half], group[half:]]
+                    continue
+                for column, (path, target) in enumerate(group):
+                    if target not in seen:
+                        seen[target] = oracle.seen(target, roles[login])
+                    for row in answer:
+                        value = row[column]
+                        if value not in ('', None) and (
+                                int(value) not in seen[target]):
+                            problems.append(
+                                f'{login} {model} exports {path}/id = '
+                                f'{value}')
+    assert not problems, '\n'.join(sorted(set(problems)))
 
 
 def test_relation_order_reveals_nothing(world):
@@ -272,7 +286,8 @@ def test_relation_order_reveals_nothing(world):
                 continue
             for name, target, field in surface.relations(model):
                 if (target not in surface.protected
-                        or field['type'] != 'many2one'):
+                        or field['type'] != 'many2one'
+                        or name not in surface.columns.get(model, ())):
                     continue
                 secret = hidden(clinic, oracle, surface, target, roles[login])
                 rows = clinic.site.query(

@@ -15,6 +15,7 @@ left behind, and the privacy policy.  Then two clinicians race on one
 document, a patient masks while a doctor reads, and processes are killed
 (SIGKILL) in the middle of their work.
 """
+import base64
 import datetime as dt
 import itertools
 import os
@@ -455,6 +456,12 @@ def at_once(*calls):
     return results
 
 
+# A letter, as a clinician uploads it: a client sets no origin
+PDF = {'__class__': 'bytes', 'base64': base64.b64encode(
+        b'%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\n'
+        b'trailer<</Root 1 0 R>>\n').decode()}
+
+
 def test_two_clinicians_replace_one_version_at_once(network):
     """Two new versions of the same version, published at the same moment
     on two servers: one is published, the other clinician gets a clear
@@ -468,8 +475,9 @@ def test_two_clinicians_replace_one_version_at_once(network):
         drafts = [client.model(DOCUMENT, 'create', [{
                         'patient': document['patient'],
                         'document_type': document['document_type'],
-                        'origin': document['origin'],
                         'title': f'Round {round_} by {client.login}',
+                        'file': PDF, 'file_name': 'letter.pdf',
+                        'file_type': 'application/pdf',
                         'replaces': current}])[0]
             for client in [claire, hugo]]
         results = at_once(*(
