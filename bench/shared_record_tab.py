@@ -54,7 +54,11 @@ P95_TARGET = 0.300
 RATIO_TARGET = 1.5
 # The baseline's servers: the guard sees every caller as root, so that no
 # policy applies and the rest of the path is unchanged
+# Imported before trytond reads its configuration file, the guard would
+# fix trytond's backend from the defaults: the file is named first
 NO_POLICY = (
+    'import os\n'
+    'os.environ["TRYTOND_CONFIG"] = {config!r}\n'
     'import health_shared_record.guard as guard\n'
     'guard.actor = lambda: guard.Actor(0)\n')
 HEADER = (f'{"":<10} {"phase":<14} {"req/s":>7} {"p50":>7} {"p95":>7} '
@@ -426,7 +430,8 @@ def main():
             f'{time.perf_counter() - start:.0f} s', flush=True)
         no_policy = pathlib.Path(directory) / 'no-policy'
         no_policy.mkdir()
-        (no_policy / 'sitecustomize.py').write_text(NO_POLICY)
+        (no_policy / 'sitecustomize.py').write_text(
+            NO_POLICY.format(config=str(site.config)))
 
         # In turn, so that a change in the other load of the machine or a
         # warmer database does not favour one
