@@ -426,8 +426,8 @@ class ResourceGuard(GuardedRead):
     the record is: seen by whom may see it, changed by nobody but the
     server.  (trytond checks them by model only, and reads the resource of
     a record the user may not see as no resource at all.)  Those of a
-    record that is no more (a deleted draft) are seen by whom wrote them
-    and by the privacy officers."""
+    record that is no more (a deleted draft) are seen by whom wrote them,
+    the privacy officers and the administrators."""
     __slots__ = ()
 
     @classmethod
