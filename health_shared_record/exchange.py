@@ -17,7 +17,7 @@ from trytond.pyson import Eval
 from trytond.tools import grouped_slice
 from trytond.transaction import Transaction, without_check_access
 
-from . import cda, mhd
+from . import cda_reader, mhd
 from .common import TITLE_LIMIT
 from .guard import Guarded
 from .exceptions import (
@@ -369,7 +369,7 @@ class Document(metaclass=PoolMeta):
         CDA holds; raise ContentError and store nothing when refused"""
         pool = Pool()
         DocumentType = pool.get('gnuhealth.shared_record.document.type')
-        read = cda.read_content(content)
+        read = cda_reader.read_content(content)
         wanted = {
             (mhd.system_uri(system).removeprefix('urn:oid:'), value)
             for system, value in mhd_patient.identifiers}
@@ -626,7 +626,7 @@ class Fetch(Guarded, ModelSQL, ModelView):
             try:
                 document = self.import_reference(
                     connection, configuration, reference, patient, held)
-            except (mhd.ContentError, cda.ContentError) as error:
+            except (mhd.ContentError, cda_reader.ContentError) as error:
                 messages.append(self.refusal(
                         error, configuration, reference.unique_id))
             except mhd.RepositoryError as error:
@@ -669,7 +669,7 @@ class Fetch(Guarded, ModelSQL, ModelView):
     @staticmethod
     def refusal(error, configuration, unique_id=None):
         "The message that says why a document was refused"
-        if isinstance(error, cda.ContentError):
+        if isinstance(error, cda_reader.ContentError):
             reason = gettext(
                 'health_shared_record.msg_fetch_not_cda', error=str(error))
         else:

@@ -8,7 +8,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from health_shared_record import cda
+from health_shared_record import cda, cda_reader
 from health_shared_record.document import loinc_check_digit
 
 from fuzz import documents
@@ -170,7 +170,7 @@ def test_timestamps():
 
 def test_read_content_gives_back_what_build_wrote():
     note = 'Asthme <sévère> & co'
-    read = cda.read_content(cda.build(header(), every_section(note)))
+    read = cda_reader.read_content(cda.build(header(), every_section(note)))
     assert read.version == 1
     assert ('1.2.250.1.213.1.4.8', '280017512345678') in read.patient_ids
     assert read.custodian == 'Ana'
@@ -189,7 +189,7 @@ def test_read_content_gives_back_what_build_wrote():
 def test_read_content_reads_consolidated_cda_concerns():
     "C-CDA wraps each problem in a concern act; times carry a zone"
     content = documents.CONCERNS
-    read = cda.read_content(content)
+    read = cda_reader.read_content(content)
     assert read.effective_time == dt.datetime(2026, 11, 3, 1, 30)
     assert [(e.kind, e.name, e.code, e.system, e.start, e.end,
             e.dose_number) for e in read.entries] == [
@@ -208,8 +208,8 @@ def test_read_content_reads_consolidated_cda_concerns():
         (b'<a>' * 300 + b'</a>' * 300, 'Excessive depth'),
         ])
 def test_read_content_refuses_what_it_cannot_read_safely(content, message):
-    with pytest.raises(cda.ContentError, match=message):
-        cda.read_content(content)
+    with pytest.raises(cda_reader.ContentError, match=message):
+        cda_reader.read_content(content)
 
 
 def test_read_content_caps_the_entries():
@@ -219,6 +219,6 @@ def test_read_content_caps_the_entries():
                 cda.Code('55607006', cda.SNOMED, 'Problem'),
                 cda.Code('E11', cda.ICD10, 'Diabetes'))] * 11)
     content = cda.build(header(), [section])
-    assert len(cda.read_content(content, max_entries=11).entries) == 11
-    with pytest.raises(cda.ContentError, match='more than 10 entries'):
-        cda.read_content(content, max_entries=10)
+    assert len(cda_reader.read_content(content, max_entries=11).entries) == 11
+    with pytest.raises(cda_reader.ContentError, match='more than 10 entries'):
+        cda_reader.read_content(content, max_entries=10)

@@ -37,7 +37,7 @@ from trytond.tests.test_tryton import (
     CONTEXT, DB_NAME, USER, activate_module)
 from trytond.transaction import Transaction
 
-from health_shared_record import cda, schedule
+from health_shared_record import cda_reader, schedule
 from health_shared_record.prevention import Matcher
 
 from fuzz import documents, footprint, rules
@@ -175,8 +175,8 @@ def test_cda_reader_stops_at_the_entry_cap_inside_an_act():
         b'<entry><act>' + footprint.OBSERVATION * 20000 + b'</act></entry>')
     tracemalloc.start()
     try:
-        with pytest.raises(cda.ContentError, match='more than 10 entries'):
-            cda.read_content(content, max_entries=10)
+        with pytest.raises(cda_reader.ContentError, match='more than 10 entries'):
+            cda_reader.read_content(content, max_entries=10)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()

@@ -17,7 +17,7 @@ import random
 
 from lxml import etree
 
-from health_shared_record import cda
+from health_shared_record import cda, cda_reader
 
 V3 = '{urn:hl7-org:v3}'
 XSI = 'http://www.w3.org/2001/XMLSchema-instance'
@@ -360,8 +360,8 @@ def read(data):
     other exception, or a Content that breaks the reader's promises, is a
     bug (an AssertionError here)."""
     try:
-        content = cda.read_content(data)
-    except cda.ContentError as error:
+        content = cda_reader.read_content(data)
+    except cda_reader.ContentError as error:
         assert str(error), 'a refusal must say why'
         return None
     assert isinstance(content.title, str)
@@ -371,9 +371,9 @@ def read(data):
         content.effective_time, dt.date)
     assert all(
         isinstance(root, (str, type(None))) for root, _ in content.patient_ids)
-    assert len(content.entries) <= cda.MAX_ENTRIES
+    assert len(content.entries) <= cda_reader.MAX_ENTRIES
     for entry in content.entries:
-        assert entry.kind in cda.ENTRY_SECTIONS.values()
+        assert entry.kind in cda_reader.ENTRY_SECTIONS.values()
         assert entry.name and isinstance(entry.name, str)
         for date in [entry.start, entry.end]:
             assert date is None or type(date) is dt.date, date

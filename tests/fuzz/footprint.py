@@ -20,7 +20,7 @@ import sys
 import time
 import tracemalloc
 
-from health_shared_record import cda
+from health_shared_record import cda, cda_reader
 
 DOCUMENT = (
     b'<ClinicalDocument xmlns="urn:hl7-org:v3" '
@@ -65,7 +65,7 @@ def problems(count, time=b'20200101'):
 
 CASES = {
     # The most a document may carry, and far more
-    'many_entries': lambda: cda.build(*_built(cda.MAX_ENTRIES)),
+    'many_entries': lambda: cda.build(*_built(cda_reader.MAX_ENTRIES)),
     'too_many_entries': lambda: DOCUMENT % problems(8000),
     'one_act_many_observations': lambda: DOCUMENT % (SECTION % (
             b'11450-4', b'<entry><act>' + OBSERVATION * 50000
@@ -156,8 +156,8 @@ def _memory(name):
 
 def _read(data):
     try:
-        return f'{len(cda.read_content(data).entries)} entries'
-    except cda.ContentError as error:
+        return f'{len(cda_reader.read_content(data).entries)} entries'
+    except cda_reader.ContentError as error:
         return f'refused: {error}'
 
 
