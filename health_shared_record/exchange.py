@@ -369,6 +369,7 @@ class Document(metaclass=PoolMeta):
         CDA holds; raise ContentError and store nothing when refused"""
         pool = Pool()
         DocumentType = pool.get('gnuhealth.shared_record.document.type')
+        Entry = pool.get('gnuhealth.shared_record.entry')
         read = cda_reader.read_content(content)
         wanted = {
             (mhd.system_uri(system).removeprefix('urn:oid:'), value)
@@ -424,19 +425,9 @@ class Document(metaclass=PoolMeta):
                     'content': content,
                     'sha256': hashlib.sha256(content).hexdigest(),
                     'size': len(content),
-                    'entries': [('create', [{
-                                    'patient': patient.id,
-                                    'kind': e.kind,
-                                    'name': e.name[:512],
-                                    'code': (e.code or '')[:64] or None,
-                                    'code_system': (
-                                        (e.system or '')[:64] or None),
-                                    'start_date': e.start,
-                                    'end_date': e.end,
-                                    'status': (e.status or '')[:32] or None,
-                                    'dose_number': e.dose_number,
-                                    'lot': (e.lot or '')[:64] or None,
-                                    } for e in read.entries])],
+                    'entries': [('create', [
+                                Entry.values(e) | {'patient': patient.id}
+                                for e in read.entries])],
                     }])
         if previous:
             cls.supersede([previous])

@@ -176,14 +176,22 @@ def test_read_content_gives_back_what_build_wrote():
     assert read.custodian == 'Ana'
     assert read.effective_time == dt.datetime(2026, 11, 2, 9, 30)
     assert [(e.kind, e.name, e.code, e.system, e.start, e.end, e.status,
-            e.dose_number, e.lot) for e in read.entries] == [
-        ('problem', note, 'E11', 'ICD-10', dt.date(2020, 1, 1), None,
-            'active', None, None),
+            e.dose_number, e.lot, e.value, e.unit, e.planned)
+        for e in read.entries] == [
+        ('vital_sign', 'Systolic', '8480-6', 'LOINC', dt.date(2026, 1, 1),
+            None, 'completed', None, None, '120', 'mm[Hg]', False),
+        ('vital_sign', 'Temperature', '8310-5', 'LOINC', None, None,
+            'completed', None, None, '36.8', 'Cel', False),
+        # A French document: ICD-10 is the CIM-10
+        ('problem', note, 'E11', 'CIM-10', dt.date(2020, 1, 1), None,
+            'active', None, None, None, None, False),
         ('immunization', note, 'J07CA02', 'ATC', dt.date(2026, 10, 3), None,
-            'completed', 2, note),
+            'completed', 2, note, None, None, False),
+        # Prescribed (INT), not stated as taken
         ('medication', note, None, None, dt.date(2026, 1, 1),
-            dt.date(2026, 4, 1), 'active', None, None),
+            dt.date(2026, 4, 1), 'active', None, None, None, None, True),
         ]
+    assert not any(e.negated for e in read.entries)
 
 
 def test_read_content_reads_consolidated_cda_concerns():
@@ -191,10 +199,13 @@ def test_read_content_reads_consolidated_cda_concerns():
     content = documents.CONCERNS
     read = cda_reader.read_content(content)
     assert read.effective_time == dt.datetime(2026, 11, 3, 1, 30)
+    assert read.entries[0].start_precision == 'year'
+    assert read.entries[0].end_precision == 'day'
     assert [(e.kind, e.name, e.code, e.system, e.start, e.end,
             e.dose_number) for e in read.entries] == [
-        ('problem', 'Hypertension', '38341003', 'SNOMED CT', None,
-            dt.date(2021, 3, 4), None),
+        # Since 2019: kept as a year, not dropped
+        ('problem', 'Hypertension', '38341003', 'SNOMED CT',
+            dt.date(2019, 1, 1), dt.date(2021, 3, 4), None),
         ('immunization', 'Influenza', '140', 'CVX', None, None, 3),
         ]
 
@@ -222,3 +233,70 @@ def test_read_content_caps_the_entries():
     assert len(cda_reader.read_content(content, max_entries=11).entries) == 11
     with pytest.raises(cda_reader.ContentError, match='more than 10 entries'):
         cda_reader.read_content(content, max_entries=10)
+
+
+NEGATIONS = b'''<ClinicalDocument xmlns="urn:hl7-org:v3"
+ xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><component>
+<structuredBody>
+<component><section><code code="48765-2" codeSystem="2.16.840.1.113883.6.1"/>
+<entry><act classCode="ACT" moodCode="EVN"><statusCode code="active"/>
+<entryRelationship typeCode="SUBJ"><observation negationInd="true">
+<code code="ASSERTION" codeSystem="2.16.840.1.113883.5.4"/>
+<value xsi:type="CD" code="419199007" codeSystem="2.16.840.1.113883.6.96"
+ displayName="Allergy to substance"/>
+<participant typeCode="CSM"><participantRole><playingEntity>
+<code nullFlavor="NA"/></playingEntity></participantRole></participant>
+</observation></entryRelationship></act></entry>
+<entry><act classCode="ACT" moodCode="EVN"><statusCode code="active"/>
+<entryRelationship typeCode="SUBJ"><observation negationInd="true">
+<code code="ASSERTION" codeSystem="2.16.840.1.113883.5.4"/>
+<value xsi:type="CD" code="419199007" codeSystem="2.16.840.1.113883.6.96"
+ displayName="Allergy to substance"/>
+<participant typeCode="CSM"><participantRole><playingEntity>
+<code code="256349002" displayName="Peanut" codeSystem="2.16.840.1.113883.6.96"/>
+</playingEntity></participantRole></participant>
+</observation></entryRelationship></act></entry>
+</section></component>
+<component><section><code code="11450-4" codeSystem="2.16.840.1.113883.6.1"/>
+<entry><act classCode="ACT" moodCode="EVN"><statusCode code="completed"/>
+<entryRelationship typeCode="SUBJ"><observation negationInd="true">
+<code code="55607006" codeSystem="2.16.840.1.113883.6.96"/>
+<effectiveTime><low value="201103"/></effectiveTime>
+<value xsi:type="CD" code="44054006" displayName="Diabetes mellitus type 2"
+ codeSystem="2.16.840.1.113883.6.96"/>
+<entryRelationship typeCode="REFR"><observation>
+<code code="33999-4" codeSystem="2.16.840.1.113883.6.1"/>
+<value xsi:type="CD" code="55561003" codeSystem="2.16.840.1.113883.6.96"/>
+</observation></entryRelationship>
+</observation></entryRelationship></act></entry>
+</section></component>
+<component><section><code code="11369-6" codeSystem="2.16.840.1.113883.6.1"/>
+<entry><substanceAdministration moodCode="EVN" negationInd="true">
+<statusCode code="completed"/><effectiveTime value="20251004"/>
+<consumable><manufacturedProduct><manufacturedMaterial>
+<code code="141" codeSystem="2.16.840.1.113883.12.292"
+ displayName="Influenza, seasonal, injectable"/>
+</manufacturedMaterial></manufacturedProduct></consumable>
+<entryRelationship typeCode="RSON"><observation>
+<templateId root="2.16.840.1.113883.10.20.22.4.53"/>
+<code code="PATOBJ" displayName="patient objection"
+ codeSystem="2.16.840.1.113883.5.8"/></observation></entryRelationship>
+</substanceAdministration></entry>
+</section></component>
+</structuredBody></component></ClinicalDocument>'''
+
+
+def test_read_content_never_inverts_a_negation():
+    "No known allergy, not allergic to peanuts, no diabetes, flu shot refused"
+    read = cda_reader.read_content(NEGATIONS)
+    assert [(e.kind, e.name, e.negated, e.status, e.reason, e.start,
+            e.start_precision) for e in read.entries] == [
+        ('allergy', 'Allergy to substance', True, 'active', None, None,
+            None),
+        ('allergy', 'Peanut', True, 'active', None, None, None),
+        # The status observation speaks over the concern's completed
+        ('problem', 'Diabetes mellitus type 2', True, 'active', None,
+            dt.date(2011, 3, 1), 'month'),
+        ('immunization', 'Influenza, seasonal, injectable', True,
+            'completed', 'patient objection', dt.date(2025, 10, 4), 'day'),
+        ]
