@@ -153,5 +153,6 @@ class Patient(metaclass=PoolMeta):
     shared_record_entries = fields.One2Many(
         'gnuhealth.shared_record.entry', 'patient', "From Other Clinics",
         readonly=True, filter=[('document.state', '=', 'published')],
-        help="The problems, allergies, medications and immunizations in "
-        "the current documents that other clinics published.")
+        help="The problems, allergies, medications, immunizations, results "
+        "and vital signs in the current documents that other clinics "
+        "published, with what each states: absent, planned, its status.")
