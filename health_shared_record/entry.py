@@ -43,7 +43,7 @@ PRECISIONS = [
     ]
 # What the reader stores, field by field, with the size it keeps
 STORED = {
-    'name': 512, 'code': 64, 'system': 64, 'status': None,
+    'kind': None, 'name': 512, 'code': 64, 'system': 64, 'status': None,
     'start': None, 'end': None, 'start_precision': None,
     'end_precision': None, 'dose_number': None, 'lot': 64,
     'negated': None, 'planned': None, 'severity': 128, 'reaction': 512,
