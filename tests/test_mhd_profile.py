@@ -233,7 +233,8 @@ def ihe_example():
     CC-BY 4.0), written as SUSHI exports it: with the values the profiles
     fix (use, status, mode, extension URLs)"""
     patient = {
-        'resourceType': 'Patient', 'id': 'aaaaaaaa-bbbb-cccc-dddd-e00333300004',
+        'resourceType': 'Patient',
+        'id': 'aaaaaaaa-bbbb-cccc-dddd-e00333300004',
         'name': [{'family': 'Schmidt', 'given': ['Dee']}],
         'identifier': [{
                 'system': 'http://example.org/patients',
