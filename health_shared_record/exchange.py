@@ -21,7 +21,8 @@ from . import cda_reader, mhd
 from .common import TITLE_LIMIT
 from .guard import Guarded
 from .exceptions import (
-    DocumentTypeError, ExchangeError, PublishError, WithdrawError)
+    ConfigurationError, DocumentTypeError, ExchangeError, PublishError,
+    WithdrawError)
 
 EXCHANGE_STATES = [
     ('none', "Not Exchanged"),
@@ -40,6 +41,9 @@ FETCH_STATES = [
     ]
 # What the repository must learn again when it changes
 EXCHANGED_FIELDS = {'state', 'masked', 'confidentiality'}
+CODED_FIELDS = [
+    'mhd_class_code', 'mhd_format_code', 'mhd_facility_type',
+    'mhd_practice_setting']
 # Retries wait 1, 2, 4 … minutes, at most 6 hours
 MAX_DELAY = dt.timedelta(hours=6)
 
@@ -93,6 +97,27 @@ class Configuration(metaclass=PoolMeta):
         help="Documents of other clinics larger than this are refused "
         "without being downloaded.")
 
+    mhd_class_code = fields.Char(
+        "Class Code",
+        help="The class of the documents (DocumentReference.category) as "
+        "system|code|display; empty for "
+        + '|'.join(mhd.Metadata.class_code) + ".")
+    mhd_format_code = fields.Char(
+        "Format Code",
+        help="The format of the documents (content.format) as "
+        "system|code|display; empty for "
+        + '|'.join(mhd.Metadata.format_code) + ".")
+    mhd_facility_type = fields.Char(
+        "Facility Type",
+        help="The kind of institution (context.facilityType) as "
+        "system|code|display; empty for "
+        + '|'.join(mhd.Metadata.facility_type) + ".")
+    mhd_practice_setting = fields.Char(
+        "Practice Setting",
+        help="The clinical specialty (context.practiceSetting) as "
+        "system|code|display; empty for "
+        + '|'.join(mhd.Metadata.practice_setting) + ".")
+
     @classmethod
     def default_repository_auth(cls):
         return 'none'
@@ -108,6 +133,24 @@ class Configuration(metaclass=PoolMeta):
     @classmethod
     def default_fetch_max_size(cls):
         return 20
+
+    def check_oids(self):
+        super().check_oids()
+        for name in CODED_FIELDS:
+            value = getattr(self, name)
+            if value and not mhd.parse_coding(value):
+                raise ConfigurationError(gettext(
+                        'health_shared_record.msg_invalid_coding',
+                        value=value,
+                        field=self.__names__(name)['field']))
+
+    @property
+    def mhd_metadata(self):
+        "The Comprehensive metadata of what the clinic publishes"
+        values = {
+            name[len('mhd_'):]: mhd.parse_coding(getattr(self, name))
+            for name in CODED_FIELDS if getattr(self, name)}
+        return mhd.Metadata(source_id=self.base_oid, **values)
 
     @property
     def fetch_max_bytes(self):
@@ -267,15 +310,27 @@ class Document(metaclass=PoolMeta):
         connection = configuration.repository()
         if connection is None:
             return
-        documents = sorted((
-                d for d in cls.browse(documents)
-                if d.exchange_state in {'pending', 'failed'}
-                and d.state != 'draft' and d.source == 'local'),
-            key=lambda d: (d.patient.id, d.id))
+        documents = [
+            d for d in cls.browse(documents)
+            if d.exchange_state in {'pending', 'failed'}
+            and d.state != 'draft' and d.source == 'local']
+        # A version superseded here travels with the version that replaces
+        # it, in one transaction
+        successors = cls.search([
+                ('replaces', 'in', [
+                        d.id for d in documents if d.state == 'superseded']),
+                ('exchange_state', 'in', ['pending', 'failed']),
+                ('state', '!=', 'draft'),
+                ('source', '=', 'local'),
+                ], order=[])
+        carried = {s.replaces for s in successors}
+        units = {d for d in documents if d not in carried} | set(successors)
+        units = sorted(units, key=lambda d: (d.patient.id, d.id))
+        metadata = configuration.mhd_metadata
         # Some hundreds at a time: each message is read before the first
         # write, which empties the record cache (reading after it would
         # load the records again), and memory stays bounded
-        for chunk in grouped_slice(documents, max(batch, 200)):
+        for chunk in grouped_slice(units, max(batch, 200)):
             chunk = list(chunk)
             # A submission set is about one patient
             groups = []
@@ -284,23 +339,55 @@ class Document(metaclass=PoolMeta):
                 groups.extend(
                     patient_documents[i:i + batch]
                     for i in range(0, len(patient_documents), batch))
-            bundles = [
-                mhd.provide_bundle(
-                    [d.mhd_document(configuration) for d in group],
-                    configuration.base_oid)
+            messages = [
+                [(d, d.mhd_document(configuration)) for d in group]
+                + [(d.replaces, d.replaces.mhd_document(configuration))
+                    for d in group if d.replaces
+                    and d.replaces.source == 'local']
                 for group in groups]
-            for group, bundle in zip(groups, bundles):
+            for group, message in zip(groups, messages):
                 try:
-                    connection.transaction(bundle)
+                    cls._send(connection, metadata, message)
                 except mhd.RepositoryError as error:
                     cls._record_failure(group, error)
                 else:
-                    super().write(group, {
+                    sent = [d for d, _ in message if d.exchange_state in {
+                            'pending', 'failed'} or d in group]
+                    super().write(sent, {
                             'exchange_state': 'sent',
                             'exchange_message': None,
                             'exchange_next': None,
                             'exchange_date': dt.datetime.now(),
                             })
+
+    @staticmethod
+    def _send(connection, metadata, message):
+        """Send the documents of the message (with the versions they
+        replace): an ITI-65 bundle creates those the repository does not
+        hold, a patch updates the others"""
+        documents = dict(message)
+        unsure = [
+            d.unique_id for d, m in message if not d.exchange_date
+            and (m.state != 'published' or m.masked)]
+        held = connection.held(unsure)
+        for document, value in message:
+            value.held = bool(document.exchange_date) or (
+                document.unique_id in held)
+        replaced = {d.replaces for d in documents if d.replaces}
+        new = [
+            v for d, v in message if not v.held and d not in replaced]
+        superseded = [
+            documents[d].unique_id for d in replaced if d in documents
+            and documents[d].held]
+        new += [documents[d] for d in replaced
+            if d in documents and not documents[d].held]
+        updates = [
+            v for d, v in message if v.held and d not in replaced]
+        if new:
+            connection.transaction(
+                mhd.provide_bundle(new, metadata, superseded=superseded))
+        if updates:
+            connection.transaction(mhd.update_bundle(updates))
 
     @classmethod
     def _record_failure(cls, documents, error):
@@ -360,7 +447,8 @@ class Document(metaclass=PoolMeta):
             masked=bool(self.masked),
             language=configuration.language_code,
             content=self.content,
-            replaces=[self.replaces.unique_id] if self.replaces else [])
+            replaces=[self.replaces.unique_id] if self.replaces else [],
+            care_date=self.effective_date)
 
     @classmethod
     def from_repository(
@@ -650,7 +738,8 @@ class Fetch(Guarded, ModelSQL, ModelView):
         if reference.size > limit:
             # Refused before a byte of it is downloaded
             raise mhd.ContentError('too_large', size=reference.size)
-        content = connection.retrieve(reference.url, limit)
+        content = connection.retrieve(
+            reference.url, limit, reference.mime_type)
         if len(content) > limit:
             raise mhd.ContentError('too_large', size=len(content))
         mhd.check_content(reference, content)

@@ -4,11 +4,21 @@
 repository.  No ORM here: exchange.py gives plain values and records the
 outcome.
 
+The clinic claims IHE MHD 4.2.3, Comprehensive metadata: the Provide
+Document Bundle (ITI-65) creates the DocumentReferences with POST, and a new
+version supersedes the one it replaces in the same transaction, by the
+profile's UpdateDocumentRefs PATCH.  The later changes of a DocumentReference
+the repository holds (a withdrawal, a mask) have no place in ITI-65: they go
+as a FHIRPath Patch by its master identifier, as the French PDSm guide
+(3.1.1, "Mise à jour de documents") does: a withdrawal is status superseded
+with its isDeleted extension, never entered-in-error, which MHD does not
+allow.
+
 Every write is idempotent, so that a retry after a lost answer changes
 nothing: the Binary goes to an id derived from the document's unique id,
-the DocumentReference is a conditional update on its master identifier (it
-creates it the first time), the Patient and the SubmissionSet conditional
-creates on their identifiers.
+the DocumentReference, the Patient and the SubmissionSet are conditional
+creates on their identifiers, and a patch sets values (it removes what it
+adds before adding it).
 
 What comes back from the repository is read as hostile: every field is
 checked, the content's declared size is checked before it is downloaded and
@@ -20,6 +30,7 @@ import binascii
 import datetime as dt
 import hashlib
 import json
+import re
 import uuid
 from dataclasses import dataclass, field
 
@@ -32,19 +43,34 @@ CONFIDENTIALITY = (
 OBLIGATION = 'http://terminology.hl7.org/CodeSystem/v3-ObligationCode'
 SUBMISSION_SET = (
     'https://profiles.ihe.net/ITI/MHD/CodeSystem/MHDlistTypes')
+IHE_MHD = 'https://profiles.ihe.net/ITI/MHD/StructureDefinition/'
+COMPREHENSIVE_BUNDLE = IHE_MHD + 'IHE.MHD.Comprehensive.ProvideBundle'
+COMPREHENSIVE_SUBMISSION_SET = IHE_MHD + 'IHE.MHD.Comprehensive.SubmissionSet'
+COMPREHENSIVE_REFERENCE = IHE_MHD + 'IHE.MHD.Comprehensive.DocumentReference'
+SOURCE_ID = IHE_MHD + 'ihe-sourceId'
+DESIGNATION_TYPE = IHE_MHD + 'ihe-designationType'
+IS_DELETED = (
+    'https://interop.esante.gouv.fr/ig/fhir/pdsm/StructureDefinition/'
+    'pdsm-ext-is-deleted')
 FHIR_JSON = 'application/fhir+json'
+# A media type as RFC 6838 names them, for the Accept header of ITI-68
+MEDIA_TYPE = re.compile(r'[A-Za-z0-9][\w!#$&^.+-]{0,126}/[\w!#$&^.+-]{1,127}')
 MASK = 'MASK'
 # HL7 v3 confidentiality codes beyond N, R and V read as normal
 CONFIDENTIALITY_CODES = {'N', 'R', 'V'}
 GENDERS = {'m': 'male', 'f': 'female', 'nb': 'other', 'other': 'other'}
 # A search follows at most this many pages of results
 MAX_PAGES = 50
-# DocumentReference.status for each state of a shared document
+# DocumentReference.status for each state of a shared document; a
+# withdrawn one also carries the isDeleted extension
 STATUS = {
     'published': 'current',
     'superseded': 'superseded',
-    'withdrawn': 'entered-in-error',
+    'withdrawn': 'superseded',
     }
+# What ITI-67 asks for: entered-in-error is how producers that do not follow
+# MHD withdraw a document
+FIND_STATUSES = 'current,superseded,entered-in-error'
 
 
 class RepositoryError(Exception):
@@ -94,8 +120,42 @@ class Connection:
         return session
 
     def transaction(self, bundle):
-        "POST the transaction Bundle; return the transaction-response"
-        return self._call('POST', '', json=bundle)
+        """POST the transaction Bundle; return the transaction-response,
+        whose every entry must have succeeded (a server that runs it as a
+        batch answers 200 with the refusals inside)"""
+        answer = self._call('POST', '', json=bundle)
+        entries = answer.get('entry') if isinstance(answer, dict) else None
+        for entry in entries if isinstance(entries, list) else []:
+            response = entry.get('response') if isinstance(
+                entry, dict) else None
+            if not isinstance(response, dict):
+                continue
+            status = str(response.get('status') or '').split(' ')[0]
+            if status.isdigit() and int(status) >= 400:
+                outcome = response.get('outcome')
+                raise RepositoryError(
+                    f'HTTP {status}: {outcome_body_text(outcome)}',
+                    retryable=int(status) >= 500 or int(status) in {
+                        408, 429})
+        return answer
+
+    def held(self, unique_ids):
+        """The unique ids, of those given, whose DocumentReference the
+        repository holds"""
+        if not unique_ids:
+            return set()
+        values = ','.join(
+            f'{RFC3986}|{identifier_value(u)}' for u in unique_ids)
+        bundle = self.search('DocumentReference', {
+                'identifier': values, '_count': str(len(unique_ids) * 2)})
+        found = set()
+        for entry in (bundle.get('entry') or []) if isinstance(
+                bundle, dict) else []:
+            resource = entry.get('resource') if isinstance(
+                entry, dict) else None
+            if isinstance(resource, dict):
+                found.add(_unique_id(resource.get('masterIdentifier')))
+        return found & set(unique_ids)
 
     def search(self, resource_type, params):
         return self._call('GET', resource_type, params=params)
@@ -105,6 +165,7 @@ class Connection:
         identifier, every status, page after page"""
         params = {
             'patient.identifier': f'{system}|{value}',
+            'status': FIND_STATUSES,
             '_count': str(count),
             }
         bundle = self.search('DocumentReference', params)
@@ -148,12 +209,17 @@ class Connection:
                 break
         return resources
 
-    def retrieve(self, url, max_size):
-        """ITI-68: the bytes of the document at url (a Binary), reading at
-        most what a document of max_size bytes needs"""
+    def retrieve(self, url, max_size, media_type=None):
+        """ITI-68: the bytes of the document at url (a Binary), in its own
+        media type (or as a FHIR Binary), reading at most what a document
+        of max_size bytes needs"""
         # base64 makes 4 bytes of 3; the JSON around them is small
         limit = max_size * 4 // 3 + 64 * 1024
-        response = self._request('GET', url, stream=True)
+        accept = FHIR_JSON
+        if media_type and MEDIA_TYPE.fullmatch(media_type):
+            accept = f'{media_type}, {FHIR_JSON};q=0.5'
+        response = self._request(
+            'GET', url, stream=True, headers={'Accept': accept})
         with response:
             self._check_status(response)
             declared = response.headers.get('Content-Length')
@@ -234,11 +300,17 @@ def outcome_text(response):
         body = response.json()
     except ValueError:
         return response.text[:500]
+    return outcome_body_text(body)
+
+
+def outcome_body_text(body):
     if not isinstance(body, dict) or body.get(
             'resourceType') != 'OperationOutcome':
         return str(body)[:500]
     parts = []
-    for issue in body.get('issue', []):
+    for issue in body.get('issue') or []:
+        if not isinstance(issue, dict):
+            continue
         text = issue.get('diagnostics') or (
             issue.get('details') or {}).get('text') or issue.get('code')
         where = ', '.join(issue.get('expression') or [])
@@ -287,6 +359,49 @@ class Document:
     mime_type: str = 'text/xml'
     content: bytes = b''
     replaces: list = field(default_factory=list)
+    # The care the document is about (context.period)
+    care_date: dt.datetime = None
+    # The repository already holds its DocumentReference
+    held: bool = False
+
+
+# IHE's format code for a document whose media type says all
+MIME_TYPE_SUFFICIENT = (
+    'http://ihe.net/fhir/ihe.formatcode.fhir/CodeSystem/formatcode',
+    'urn:ihe:iti:xds:2017:mimeTypeSufficient', 'mimeType Sufficient')
+
+
+@dataclass
+class Metadata:
+    """The clinic's Comprehensive metadata: its source OID and the
+    (system, code, display) codings of its value sets"""
+    source_id: str
+    class_code: tuple = (
+        'http://hl7.org/fhir/us/core/CodeSystem/'
+        'us-core-documentreference-category', 'clinical-note',
+        'Clinical Note')
+    format_code: tuple = MIME_TYPE_SUFFICIENT
+    facility_type: tuple = (
+        'http://snomed.info/sct', '35971002', 'Ambulatory care site')
+    practice_setting: tuple = (
+        'http://snomed.info/sct', '394802001', 'General medicine')
+
+
+def parse_coding(text):
+    """The (system, code, display) of a coding written system|code|display
+    (display optional), None when it is not one: the system a URI or an
+    OID, the code without spaces"""
+    parts = [p.strip() for p in (text or '').split('|')]
+    if len(parts) == 2:
+        parts.append('')
+    if len(parts) != 3:
+        return None
+    system, code, display = parts
+    if not code or ' ' in code or not (
+            re.fullmatch(r'[a-z][a-z0-9+.-]*:\S+', system)
+            or re.fullmatch(r'[0-2](\.(0|[1-9][0-9]*))+', system)):
+        return None
+    return system, code, display
 
 
 def identifier_value(unique_id):
@@ -345,27 +460,61 @@ def patient_resource(patient):
     return resource
 
 
-def document_reference(document):
-    binary_id = resource_id('Binary', document.unique_id)
+def _coding(coding):
+    system, code, display = coding
+    value = {'system': system_uri(system), 'code': code}
+    if display:
+        value['display'] = display
+    return {'coding': [value]}
+
+
+def _security(document):
     security = [{'coding': [{
                     'system': CONFIDENTIALITY,
                     'code': document.confidentiality}]}]
     if document.masked:
         # The patient masked it: repositories must not show it to others
-        security.append({'coding': [{'system': OBLIGATION, 'code': 'MASK'}]})
+        security.append({'coding': [{'system': OBLIGATION, 'code': MASK}]})
+    return security
+
+
+def _author(document):
+    "The author as a Practitioner, contained as Comprehensive asks"
+    author = {'resourceType': 'Practitioner', 'id': 'author'}
+    if document.author_id:
+        author['identifier'] = [_identifier(
+                document.author_system, document.author_id)]
+    if document.author_name:
+        author['name'] = [{'text': document.author_name}]
+    return author
+
+
+def _source_patient(patient):
+    "The patient as this clinic knows them (context.sourcePatientInfo)"
+    return dict(patient_resource(patient), id='patient')
+
+
+def document_reference(document, metadata):
+    binary_id = resource_id('Binary', document.unique_id)
     reference = {
         'resourceType': 'DocumentReference',
+        'meta': {'profile': [COMPREHENSIVE_REFERENCE]},
+        'contained': [_author(document), _source_patient(document.patient)],
         'masterIdentifier': {
+            'use': 'usual',
             'system': RFC3986,
             'value': identifier_value(document.unique_id),
             },
+        'identifier': [{
+                'use': 'official',
+                'system': RFC3986,
+                'value': urn_uuid('DocumentReference', document.unique_id),
+                }],
         'status': STATUS[document.state],
         'type': {'coding': [{
                     'system': LOINC, 'code': document.type_code,
                     'display': document.type_name}]},
-        'category': [{'coding': [{
-                        'system': LOINC, 'code': document.type_code,
-                        'display': document.type_name}]}],
+        'category': [_coding(metadata.class_code)],
         'subject': {
             'reference': patient_full_url(document.patient),
             'identifier': _identifier(
@@ -373,24 +522,33 @@ def document_reference(document):
             },
         'date': _instant(document.date),
         'author': [{
-                'identifier': _identifier(
-                    document.author_system, document.author_id),
-                'display': document.author_name,
-                } if document.author_id else {
-                'display': document.author_name}],
-        'securityLabel': security,
-        'content': [{'attachment': {
+                'reference': '#author',
+                'display': document.author_name or None}],
+        'securityLabel': _security(document),
+        'content': [{
+                'attachment': {
                     'contentType': document.mime_type,
+                    'language': document.language or 'en',
                     'url': f'Binary/{binary_id}',
                     'size': len(document.content),
                     'hash': base64.b64encode(
                         hashlib.sha1(document.content).digest()).decode(),
                     'title': document.title,
                     'creation': _instant(document.date),
-                    }}],
+                    },
+                'format': _coding(metadata.format_code)['coding'][0],
+                }],
+        'context': {
+            'period': {'start': _instant(document.care_date or document.date)},
+            'facilityType': _coding(metadata.facility_type),
+            'practiceSetting': _coding(metadata.practice_setting),
+            'sourcePatientInfo': {'reference': '#patient'},
+            },
         }
-    if document.language:
-        reference['content'][0]['attachment']['language'] = document.language
+    if not reference['author'][0]['display']:
+        del reference['author'][0]['display']
+    reference['extension'] = [{
+            'url': IS_DELETED, 'valueBoolean': document.state == 'withdrawn'}]
     if document.custodian_id or document.custodian_name:
         reference['custodian'] = {'display': document.custodian_name}
         if document.custodian_id:
@@ -400,6 +558,7 @@ def document_reference(document):
         reference['relatesTo'] = [{
                 'code': 'replaces',
                 'target': {'identifier': {
+                        'use': 'usual',
                         'system': RFC3986,
                         'value': identifier_value(unique_id)}},
                 } for unique_id in document.replaces]
@@ -420,19 +579,92 @@ def _entry(resource, method, url, full_url, condition=None):
     return {'fullUrl': full_url, 'resource': resource, 'request': request}
 
 
-def provide_bundle(documents, source_id):
-    """The ITI-65 Provide Document Bundle for the documents: a SubmissionSet
-    List, each patient (created unless the repository knows them), then each
-    Binary and DocumentReference (a replaced version is sent on its own,
-    with its new status)"""
+def _by_identifier(unique_id):
+    return (
+        f'DocumentReference?identifier={RFC3986}|'
+        f'{identifier_value(unique_id)}')
+
+
+def _operation(kind, path, **parts):
+    operation = [
+        {'name': 'type', 'valueCode': kind},
+        {'name': 'path', 'valueString': path}]
+    for name, value in parts.items():
+        operation.append(dict(value, name=name))
+    return {'name': 'operation', 'part': operation}
+
+
+def supersede_patch(unique_id):
+    "The profile's UpdateDocumentRefs entry: the replaced version superseded"
+    return {
+        'fullUrl': urn_uuid('Supersede', unique_id),
+        'resource': {'resourceType': 'Parameters', 'parameter': [
+                _operation(
+                    'replace', 'DocumentReference.status',
+                    value={'valueCode': 'superseded'})]},
+        'request': {'method': 'PATCH', 'url': _by_identifier(unique_id)},
+        }
+
+
+def update_patch(document):
+    """The patch that brings a DocumentReference the repository holds to
+    the document's status, deletion and labels (PDSm's metadata update).
+    A JSON Patch, which PDSm allows besides FHIRPath Patch: its "add" of a
+    member sets it, so that it applies twice with the same result, where
+    FHIRPath Patch can only add an extension a second time"""
+    operations = [
+        {'op': 'add', 'path': '/status', 'value': STATUS[document.state]},
+        {'op': 'add', 'path': '/securityLabel', 'value': _security(document)},
+        {'op': 'add', 'path': '/extension', 'value': [{
+                    'url': IS_DELETED,
+                    'valueBoolean': document.state == 'withdrawn'}]},
+        ]
+    return {
+        'fullUrl': urn_uuid(
+            'Update', document.unique_id, document.state,
+            str(document.masked)),
+        'resource': {
+            'resourceType': 'Binary',
+            'contentType': 'application/json-patch+json',
+            'data': base64.b64encode(
+                json.dumps(operations).encode()).decode(),
+            },
+        'request': {
+            'method': 'PATCH', 'url': _by_identifier(document.unique_id)},
+        }
+
+
+def update_bundle(documents):
+    """The metadata updates of DocumentReferences the repository holds, in
+    one transaction (not ITI-65, which has no place for them)"""
+    return {'resourceType': 'Bundle', 'type': 'transaction',
+        'entry': [update_patch(d) for d in documents]}
+
+
+def submission_ids(documents):
+    """The SubmissionSet's uniqueId (an OID) and entryUUID: a new submission
+    for each change, the same one for each retry"""
+    entry_uuid = uuid.UUID(urn_uuid('SubmissionSet', *[
+                f'{d.unique_id} {d.state} {d.masked}' for d in documents])[9:])
+    return f'urn:oid:2.25.{entry_uuid.int}', entry_uuid.urn
+
+
+def provide_bundle(documents, metadata, superseded=()):
+    """The ITI-65 Provide Document Bundle (Comprehensive) of the documents
+    the repository does not hold: a SubmissionSet List, each patient
+    (created unless the repository knows them), each version they replace
+    superseded (superseded: their unique ids), then each Binary and
+    DocumentReference"""
     entries, items, patients = [], [], set()
+    for unique_id in superseded:
+        entries.append(supersede_patch(unique_id))
     for document in documents:
         patient = document.patient
         full_url = patient_full_url(patient)
         if full_url not in patients:
             patients.add(full_url)
             system = system_uri(patient.system)
-            entries.append(_entry(
+            entries.insert(0, _entry(
                     patient_resource(patient), 'POST', 'Patient', full_url,
                     condition=f'identifier={system}|{patient.value}'))
         binary_id = resource_id('Binary', document.unique_id)
@@ -445,40 +677,74 @@ def provide_bundle(documents, source_id):
         full_url = urn_uuid('DocumentReference', document.unique_id)
         master = identifier_value(document.unique_id)
         entries.append(_entry(
-                document_reference(document), 'PUT',
-                f'DocumentReference?identifier={RFC3986}|{master}',
-                full_url))
+                document_reference(document, metadata), 'POST',
+                'DocumentReference', full_url,
+                condition=f'identifier={RFC3986}|{master}'))
         items.append({'item': {'reference': full_url}})
     first = documents[0]
-    # A new submission for each change, the same one for each retry
-    submission = urn_uuid('SubmissionSet', *[
-            f'{d.unique_id} {d.state} {d.masked}' for d in documents])
+    unique_id, entry_uuid = submission_ids(documents)
+    author = _author(first)
     entries.insert(0, _entry({
                 'resourceType': 'List',
+                'meta': {'profile': [COMPREHENSIVE_SUBMISSION_SET]},
+                'contained': [author],
+                'extension': [{
+                        'url': SOURCE_ID,
+                        'valueIdentifier': {
+                            'system': RFC3986,
+                            'value': identifier_value(metadata.source_id)},
+                        }, {
+                        'url': DESIGNATION_TYPE,
+                        'valueCodeableConcept': {'coding': [{
+                                    'system': LOINC,
+                                    'code': first.type_code,
+                                    'display': first.type_name}]},
+                        }],
+                'identifier': [{
+                        'use': 'usual', 'system': RFC3986,
+                        'value': unique_id,
+                        }, {
+                        'use': 'official', 'system': RFC3986,
+                        'value': entry_uuid,
+                        }],
                 'status': 'current',
                 'mode': 'working',
                 'code': {'coding': [{
                             'system': SUBMISSION_SET,
                             'code': 'submissionset'}]},
-                'identifier': [{
-                        'use': 'usual', 'system': RFC3986,
-                        'value': submission}],
                 'subject': {
                     'reference': patient_full_url(first.patient),
                     'identifier': _identifier(
                         first.patient.system, first.patient.value),
                     },
                 'date': _instant(dt.datetime.now(dt.timezone.utc)),
-                'source': {'identifier': _identifier(None, source_id)},
+                'source': {'reference': '#author'},
                 'entry': items,
-                }, 'POST', 'List',
-            urn_uuid('List', submission),
-            condition=f'identifier={RFC3986}|{submission}'))
-    return {'resourceType': 'Bundle', 'type': 'transaction', 'entry': entries}
+                }, 'POST', 'List', entry_uuid,
+            condition=f'identifier={RFC3986}|{unique_id}'))
+    return {
+        'resourceType': 'Bundle',
+        'meta': {'profile': [COMPREHENSIVE_BUNDLE]},
+        'type': 'transaction',
+        'entry': entries,
+        }
 
 
 # Where a DocumentReference's status leaves a document
-STATES = {status: state for state, status in STATUS.items()}
+STATES = {
+    'current': 'published',
+    'superseded': 'superseded',
+    # Not MHD, but what some producers send for a withdrawal
+    'entered-in-error': 'withdrawn',
+    }
+
+
+def _deleted(resource):
+    "Whether the DocumentReference carries PDSm's isDeleted at true"
+    return any(
+        isinstance(e, dict) and e.get('url') == IS_DELETED
+        and e.get('valueBoolean') is True
+        for e in resource.get('extension') or [])
 
 
 @dataclass
@@ -542,6 +808,8 @@ def read_reference(resource):
     if not state:
         raise ContentError(
             'bad_reference', field='status', document=unique_id)
+    if state == 'superseded' and _deleted(resource):
+        state = 'withdrawn'
     loinc = [c for c in _codes(resource.get('type'))
         if c.get('system') == LOINC and isinstance(c.get('code'), str)]
     if not loinc:

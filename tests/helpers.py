@@ -119,8 +119,10 @@ def publish_on_peer(
         unique_id=unique_id, state='published',
         patient=mhd.Patient([(INS_SYSTEM, national_id)]), content=content,
         **values)
-    bundle = mhd.provide_bundle([document], '1.2.250.1.777')
-    reference = bundle['entry'][-1]['resource']
+    bundle = mhd.provide_bundle([document], mhd.Metadata('1.2.250.1.777'))
+    reference, = [
+        e['resource'] for e in bundle['entry']
+        if e['resource']['resourceType'] == 'DocumentReference']
     reference['content'][0]['attachment'].update(attachment)
     response = requests.post(
         url + '/', json=bundle, timeout=30,

@@ -13,6 +13,7 @@ from health_shared_record import mhd
 from helpers import StubRepository
 
 CONTENT = b'<ClinicalDocument xmlns="urn:hl7-org:v3"/>'
+METADATA = mhd.Metadata('1.2.250.1.999')
 
 
 def document(**values):
@@ -32,7 +33,8 @@ def document(**values):
 
 def test_bundle_creates_the_patient_once_by_the_first_identifier():
     bundle = mhd.provide_bundle(
-        [document(), document(unique_id='1.2.250.1.999.1.2')], '1.2.3')
+        [document(), document(unique_id='1.2.250.1.999.1.2')],
+        mhd.Metadata('1.2.3'))
     patients = [e for e in bundle['entry']
         if e['resource']['resourceType'] == 'Patient']
     assert len(patients) == 1
@@ -54,7 +56,8 @@ def test_bundle_creates_the_patient_once_by_the_first_identifier():
 def test_read_reference_reads_what_document_reference_wrote():
     resource = mhd.document_reference(document(
             confidentiality='R', masked=True, replaces=['1.2.250.1.999.1.0'],
-            custodian_id='CLINIC-1', custodian_name='Clinique du Parc'))
+            custodian_id='CLINIC-1', custodian_name='Clinique du Parc'),
+        METADATA)
     reference = mhd.read_reference(resource)
     assert reference.unique_id == '1.2.250.1.999.1.1'
     assert reference.state == 'published'
@@ -93,7 +96,7 @@ def test_read_reference_reads_what_document_reference_wrote():
             'bad_reference', 'content.attachment.hash'),
         ])
 def test_read_reference_refuses_what_it_cannot_trust(change, reason, field):
-    resource = mhd.document_reference(document())
+    resource = mhd.document_reference(document(), METADATA)
     change(resource)
     with pytest.raises(mhd.ContentError) as error:
         mhd.read_reference(resource)
@@ -141,7 +144,7 @@ def test_retrieve_stops_reading_at_the_limit(stub):
 
 def test_search_follows_pages_and_refuses_what_is_not_a_bundle(stub):
     stub, connection = stub
-    reference = mhd.document_reference(document())
+    reference = mhd.document_reference(document(), METADATA)
     page = {'resourceType': 'Bundle', 'type': 'searchset',
         'entry': [{'resource': reference}, {'resource': {
                     'resourceType': 'OperationOutcome'}}, 'junk']}
@@ -157,7 +160,7 @@ def test_search_follows_pages_and_refuses_what_is_not_a_bundle(stub):
         reference, reference]
     assert stub.requests[0][1] == (
         '/DocumentReference?patient.identifier=urn%3Aoid%3A1.2%7C3'
-        '&_count=100')
+        '&status=current%2Csuperseded%2Centered-in-error&_count=100')
     assert stub.requests[1][1] == '/DocumentReference?p=2'
     with pytest.raises(mhd.RepositoryError) as error:
         connection.find_references('urn:oid:1.2', '3')
