@@ -65,16 +65,46 @@ def instance_identifier(unique_id):
     return unique_id
 
 
-def timestamp(value):
-    "Return the HL7 TS of a date or an aware or naive (UTC) datetime"
+def timestamp(value, zone=None):
+    """Return the HL7 TS of a date or an aware or naive (UTC) datetime,
+    written in zone when given"""
     # Cut out of isoformat: strftime costs more than the rest of an entry
     if not isinstance(value, dt.datetime):
         iso = value.isoformat()
         return iso[0:4] + iso[5:7] + iso[8:10]
+    if zone is not None:
+        value = local_time(value, zone)
     iso = value.isoformat(timespec='seconds')
     zone = iso[19] + iso[20:22] + iso[23:25] if len(iso) > 19 else '+0000'
     return (iso[0:4] + iso[5:7] + iso[8:10] + iso[11:13] + iso[14:16]
         + iso[17:19] + zone)
+
+
+def local_time(value, zone):
+    "Return the datetime value (naive is UTC) as an aware one in zone"
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.timezone.utc)
+    return value.astimezone(zone)
+
+
+# UCUM codes and how people read them, in narratives; the coded entries
+# keep UCUM, which receivers compute with
+UNIT_DISPLAY = {
+    'Cel': '°C', '[degF]': '°F', 'mm[Hg]': 'mmHg', 'kg/m2': 'kg/m²',
+    'ug': 'µg', 'um': 'µm', '[iU]': 'IU', '[IU]': 'IU', '{beats}/min': '/min',
+    }
+# The UCUM codes of GNU Health's dose units and of the doses clinics
+# usually write: a dose in another unit (a tablet, a puff, "unit") is not
+# a quantity a receiver can compute with, and stays in the text
+DOSE_UNITS = {
+    'g', 'mg', 'ug', 'ng', 'kg', 'L', 'mL', 'uL', 'mmol', 'umol', 'mol',
+    '[iU]', '[IU]', 'U', 'meq', '[drp]', 'mg/kg', 'ug/kg', 'mL/h', 'mg/h',
+    }
+
+
+def unit_display(unit):
+    "Return a UCUM unit as people read it"
+    return UNIT_DISPLAY.get(unit, unit)
 
 
 @dataclass
@@ -103,12 +133,22 @@ class Person:
     family: str = ''
     sex: Optional[str] = None
     birth_date: Optional[dt.date] = None
+    # A name as written, when it is not known in parts (a colleague's
+    # letter is signed "Dr J. Dupont, cardiologue")
+    full_name: str = ''
 
 
 @dataclass
 class Organization:
-    identifier: Identifier
+    identifier: Optional[Identifier]
     name: str
+
+
+@dataclass
+class Interval:
+    "A period whose ends may be unknown, such as a problem's onset and end"
+    low: Optional[Union[dt.date, dt.datetime]] = None
+    high: Optional[Union[dt.date, dt.datetime]] = None
 
 
 @dataclass
@@ -123,10 +163,22 @@ class Header:
     language: str
     realm: str
     patient: Person
-    author: Person
-    author_time: dt.datetime
+    # None when the document does not say who wrote it
+    author: Optional[Person]
+    # None when unknown
+    author_time: Optional[dt.datetime]
     custodian: Organization
     replaces: Optional[str] = None
+    # The author's organization when it is not the custodian
+    author_organization: Optional[Organization] = None
+    # Who typed or uploaded what the author wrote
+    data_enterer: Optional[Person] = None
+    # Who signs the document, when
+    legal_authenticator: Optional[Person] = None
+    # When the care the document tells of took place
+    service_time: Optional[Union[dt.datetime, Interval]] = None
+    # The zone the times are written in; naive datetimes are UTC
+    timezone: Optional[dt.tzinfo] = None
 
 
 @dataclass
@@ -145,7 +197,7 @@ class Observation:
     "A coded or measured observation: a problem, an allergy, a vital sign"
     code: Code
     value: Union[Code, Quantity, int, str, None] = None
-    time: Optional[Union[dt.date, dt.datetime]] = None
+    time: Optional[Union[dt.date, dt.datetime, Interval]] = None
     status: str = 'completed'
 
 
@@ -158,8 +210,15 @@ class Administration:
     mood: str = 'EVN'
     start: Optional[Union[dt.date, dt.datetime]] = None
     end: Optional[Union[dt.date, dt.datetime]] = None
+    # How long it lasts, when its end is not known
+    duration: Optional[Quantity] = None
     period: Optional[Quantity] = None
+    # Whether the period is the institution's schedule ("3 times a day",
+    # at the times the ward gives doses) or exact ("every 8 hours")
+    institution_specified: bool = False
+    # A dose in UCUM units; any other dose is told in text
     dose: Optional[Quantity] = None
+    text: Optional[str] = None
     route: Optional[Code] = None
     lot: Optional[str] = None
     dose_number: Optional[int] = None
@@ -269,6 +328,9 @@ def _identifier(out, identifier, tag='id'):
 
 
 def _name(out, person):
+    if not (person.given or person.family):
+        out.append(f'<name>{_t(person.full_name)}</name>')
+        return
     out.append('<name>')
     if person.given:
         out.append(f'<given>{_t(person.given)}</given>')
@@ -322,13 +384,23 @@ def _table_head(headers):
         + '</th></tr></thead><tbody>')
 
 
-def _observation(out, observation):
+def _time(value, zone, tag='effectiveTime'):
+    "Return the element of a point in time or an interval"
+    if isinstance(value, Interval):
+        return (f'<{tag}>{_time(value.low, zone, "low")}'
+            f'{_time(value.high, zone, "high") if value.high else ""}'
+            f'</{tag}>')
+    if value is None:
+        return f'<{tag} nullFlavor="UNK"/>'
+    return f'<{tag} value="{timestamp(value, zone)}"/>'
+
+
+def _observation(out, observation, zone=None):
     out.append('<observation classCode="OBS" moodCode="EVN">')
     _empty_code(out, 'code', observation.code)
     out.append(f'<statusCode code="{observation.status}"/>')
     if observation.time:
-        out.append(
-            f'<effectiveTime value="{timestamp(observation.time)}"/>')
+        out.append(_time(observation.time, zone))
     value = observation.value
     if isinstance(value, Code):
         _empty_code(out, 'value', value, xsi_type='CD')
@@ -341,28 +413,39 @@ def _observation(out, observation):
     out.append('</observation>')
 
 
-def _administration(out, administration):
+def _administration(out, administration, zone=None):
     out.append('<substanceAdministration classCode="SBADM" '
         f'moodCode="{administration.mood}">')
+    dose = administration.dose
+    coded_dose = dose is not None and dose.unit in DOSE_UNITS
+    text_ = administration.text
+    if dose is not None and not coded_dose and not text_:
+        text_ = f'{_number(dose.value)} {dose.unit}'
+    if text_:
+        out.append(f'<text>{_t(text_)}</text>')
     out.append(f'<statusCode code="{administration.status}"/>')
-    if administration.end:
+    start, end = administration.start, administration.end
+    if end or administration.duration:
         out.append('<effectiveTime xsi:type="IVL_TS">')
-        if administration.start:
-            out.append(f'<low value="{timestamp(administration.start)}"/>')
-        out.append(f'<high value="{timestamp(administration.end)}"/>')
+        if start:
+            out.append(f'<low value="{timestamp(start, zone)}"/>')
+        if end:
+            out.append(f'<high value="{timestamp(end, zone)}"/>')
+        else:
+            _quantity(out, 'width', administration.duration)
         out.append('</effectiveTime>')
-    elif administration.start:
-        out.append(
-            f'<effectiveTime value="{timestamp(administration.start)}"/>')
+    elif start:
+        out.append(f'<effectiveTime value="{timestamp(start, zone)}"/>')
     if administration.period:
+        specified = str(administration.institution_specified).lower()
         out.append('<effectiveTime xsi:type="PIVL_TS" '
-            'institutionSpecified="true" operator="A">')
+            f'institutionSpecified="{specified}" operator="A">')
         _quantity(out, 'period', administration.period)
         out.append('</effectiveTime>')
     if administration.route:
         _empty_code(out, 'routeCode', administration.route)
-    if administration.dose:
-        _quantity(out, 'doseQuantity', administration.dose)
+    if coded_dose:
+        _quantity(out, 'doseQuantity', dose)
     out.append('<consumable><manufacturedProduct><manufacturedMaterial>')
     product = _t(administration.product)
     if administration.product_code:
@@ -384,7 +467,7 @@ def _administration(out, administration):
     out.append('</substanceAdministration>')
 
 
-def _section(out, section):
+def _section(out, section, zone=None):
     code = section.code
     out.append(_section_start(code.code, code.system, code.display,
             section.title))
@@ -392,9 +475,9 @@ def _section(out, section):
     for item in section.entries:
         out.append('<entry>')
         if isinstance(item, Observation):
-            _observation(out, item)
+            _observation(out, item, zone)
         else:
-            _administration(out, item)
+            _administration(out, item, zone)
         out.append('</entry>')
     out.append('</section></component>')
 
@@ -407,13 +490,51 @@ def _section_start(code, system, display, title):
 
 
 def _organization(out, organization):
-    _identifier(out, organization.identifier)
+    if organization.identifier:
+        _identifier(out, organization.identifier)
     out.append(f'<name>{_t(organization.name)}</name>')
+
+
+def _author(out, header, zone):
+    author = header.author
+    organization = header.author_organization or header.custodian
+    # Nobody is named for a letter whose author is not known: the
+    # organization it came from is, when known
+    unknown = author is None and header.author_organization is None
+    out.append('<author nullFlavor="UNK">' if unknown else '<author>')
+    out.append(_time(header.author_time, zone, 'time'))
+    out.append('<assignedAuthor>')
+    if author is not None:
+        _person_ids(out, author)
+        out.append('<assignedPerson>')
+        _name(out, author)
+        out.append('</assignedPerson>')
+    else:
+        out.append('<id nullFlavor="UNK"/>')
+    if not unknown:
+        out.append('<representedOrganization>')
+        _organization(out, organization)
+        out.append('</representedOrganization>')
+    out.append('</assignedAuthor></author>')
+
+
+def _assigned_entity(out, person, organization=None):
+    out.append('<assignedEntity>')
+    _person_ids(out, person)
+    out.append('<assignedPerson>')
+    _name(out, person)
+    out.append('</assignedPerson>')
+    if organization is not None:
+        out.append('<representedOrganization>')
+        _organization(out, organization)
+        out.append('</representedOrganization>')
+    out.append('</assignedEntity>')
 
 
 def build(header, sections=None, attachment=None):
     "Return the CDA XML bytes of the header and the body"
     patient = header.patient
+    zone = header.timezone
     out = [
         "<?xml version='1.0' encoding='UTF-8'?>\n"
         f'<ClinicalDocument xmlns="{NS}" xmlns:xsi="{XSI}">'
@@ -425,7 +546,7 @@ def build(header, sections=None, attachment=None):
     _empty_code(out, 'code', header.type_code)
     out.append(
         f'<title>{_t(header.title)}</title>'
-        f'<effectiveTime value="{timestamp(header.effective_time)}"/>'
+        f'<effectiveTime value="{timestamp(header.effective_time, zone)}"/>'
         f'<confidentialityCode code="{header.confidentiality}" '
         f'codeSystem="{CONFIDENTIALITY}" '
         f'displayName="{CONFIDENTIALITY_NAMES[header.confidentiality]}"/>'
@@ -441,22 +562,32 @@ def build(header, sections=None, attachment=None):
         f' codeSystem="{ADMINISTRATIVE_GENDER}"/>')
     if patient.birth_date:
         out.append(f'<birthTime value="{timestamp(patient.birth_date)}"/>')
+    out.append('</patient></patientRole></recordTarget>')
+    _author(out, header, zone)
+    if header.data_enterer is not None:
+        out.append('<dataEnterer>')
+        out.append(_time(header.effective_time, zone, 'time'))
+        _assigned_entity(out, header.data_enterer, header.custodian)
+        out.append('</dataEnterer>')
     out.append(
-        '</patient></patientRole></recordTarget>'
-        f'<author><time value="{timestamp(header.author_time)}"/>'
-        '<assignedAuthor>')
-    _person_ids(out, header.author)
-    out.append('<assignedPerson>')
-    _name(out, header.author)
-    out.append('</assignedPerson><representedOrganization>')
-    _organization(out, header.custodian)
-    out.append(
-        '</representedOrganization></assignedAuthor></author>'
         '<custodian><assignedCustodian><representedCustodianOrganization>')
     _organization(out, header.custodian)
     out.append(
         '</representedCustodianOrganization></assignedCustodian>'
         '</custodian>')
+    if header.legal_authenticator is not None:
+        out.append('<legalAuthenticator>')
+        out.append(_time(header.effective_time, zone, 'time'))
+        out.append('<signatureCode code="S"/>')
+        _assigned_entity(out, header.legal_authenticator)
+        out.append('</legalAuthenticator>')
+    if header.service_time is not None:
+        service_time = header.service_time
+        if not isinstance(service_time, Interval):
+            service_time = Interval(service_time)
+        out.append('<documentationOf><serviceEvent>')
+        out.append(_time(service_time, zone))
+        out.append('</serviceEvent></documentationOf>')
     if header.replaces:
         out.append(
             '<relatedDocument typeCode="RPLC"><parentDocument>'
@@ -471,7 +602,7 @@ def build(header, sections=None, attachment=None):
     else:
         out.append('<component><structuredBody>')
         for section in sections or []:
-            _section(out, section)
+            _section(out, section, zone)
         out.append('</structuredBody></component>')
     out.append('</ClinicalDocument>')
     return ''.join(out).encode('utf-8')
@@ -591,7 +722,9 @@ def render_html(content, labels):
         (labels['custodian'], find_text(
                 'custodian/assignedCustodian/'
                 'representedCustodianOrganization/name')),
-        (labels['date'], _display_ts(find_attr('effectiveTime', 'value'))),
+        (labels['date'], _display_ts(
+                find_attr('documentationOf/serviceEvent/effectiveTime/low',
+                    'value') or find_attr('effectiveTime', 'value'))),
         (labels['type'], find_attr('code', 'displayName')),
         (labels['confidentiality'], CONFIDENTIALITY_NAMES.get(
                 find_attr('confidentialityCode', 'code'), '')),
@@ -635,6 +768,10 @@ def render_html(content, labels):
 
 
 def _display_ts(value):
+    "Return a TS as people read it, in the zone it is written in"
+    if len(value) >= 12 and value[:12].isdigit():
+        return (f'{value[0:4]}-{value[4:6]}-{value[6:8]} '
+            f'{value[8:10]}:{value[10:12]}')
     if len(value) >= 8 and value[:8].isdigit():
         return f'{value[0:4]}-{value[4:6]}-{value[6:8]}'
     return value

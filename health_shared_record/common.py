@@ -34,20 +34,50 @@ def current_professional():
     return professionals[0]
 
 
+def clinic_company():
+    """The clinic's company: that in the context, else the clinic's only
+    company (a patient's login, a script or a cron has none)"""
+    Company = Pool().get('company.company')
+    company_id = Transaction().context.get('company')
+    if company_id is not None and company_id >= 0:
+        return Company(company_id)
+    with Transaction().set_user(0):
+        companies = Company.search([], limit=2)
+    if len(companies) == 1:
+        return companies[0]
+
+
 def clinic_today():
     """Today in the clinic's time zone, the same day whoever asks: that of
-    the company in the context, else of the clinic's only company (a
-    patient's login, a script or a cron has none), else the server's"""
-    pool = Pool()
-    Date = pool.get('ir.date')
-    Company = pool.get('company.company')
-    company_id = Transaction().context.get('company')
-    if company_id is None or company_id < 0:
-        with Transaction().set_user(0):
-            companies = Company.search([], limit=2)
-        if len(companies) == 1 and companies[0].timezone:
-            return Date.today(timezone=ZoneInfo(companies[0].timezone))
+    the company in the context, else of the clinic's only company, else the
+    server's"""
+    Date = Pool().get('ir.date')
+    if Transaction().context.get('company', -1) < 0:
+        company = clinic_company()
+        if company is not None and company.timezone:
+            return Date.today(timezone=ZoneInfo(company.timezone))
     return Date.today()
+
+
+def clinic_timezone():
+    """The clinic's time zone (its company's), in which documents tell
+    times; None for UTC"""
+    name = Transaction().context.get('shared_record_timezone')
+    if name is None:
+        company = clinic_company()
+        name = company.timezone if company is not None else None
+    return ZoneInfo(name) if name else None
+
+
+def local_date(value):
+    """The day of value in the clinic's time zone: trytond's datetimes are
+    naive UTC, and a vaccine given at 00:30 in Paris was given that day"""
+    if isinstance(value, dt.datetime):
+        zone = clinic_timezone()
+        if zone is not None:
+            value = value.replace(tzinfo=dt.timezone.utc).astimezone(zone)
+        return value.date()
+    return value
 
 
 class StorableText:

@@ -3,7 +3,7 @@
 from trytond.pool import PoolMeta
 
 from . import cda
-from .common import field_label, selection_label
+from .common import field_label, local_date, selection_label
 
 PROBLEM = cda.Code('55607006', cda.SNOMED, 'Problem')
 PRELIMINARY_DIAGNOSIS = cda.Code(
@@ -29,14 +29,28 @@ def problem(pathology, time=None, code=PROBLEM, status='completed'):
 class PatientDisease(metaclass=PoolMeta):
     __name__ = 'gnuhealth.patient.disease'
 
+    def shared_record_onset(self):
+        """The day the condition began, when recorded.
+
+        GNU Health fills the diagnosis date in with the day the record is
+        made: for an allergy, which began long before anyone wrote it down,
+        that day is no onset, and the onset is then not known."""
+        if self.is_allergy and self.diagnosed_date == local_date(
+                self.create_date):
+            return None
+        return self.diagnosed_date
+
+    def shared_record_time(self):
+        return cda.Interval(self.shared_record_onset(), self.healed_date)
+
     def shared_record_problem(self):
         return problem(
-            self.pathology, self.diagnosed_date,
+            self.pathology, self.shared_record_time(),
             status='active' if self.is_active else 'completed')
 
     def shared_record_allergy(self):
         return problem(
-            self.pathology, self.diagnosed_date,
+            self.pathology, self.shared_record_time(),
             code=ALLERGY_KINDS.get(self.allergy_type, ADVERSE_REACTION),
             status='active' if self.is_active else 'completed')
 
@@ -44,7 +58,7 @@ class PatientDisease(metaclass=PoolMeta):
         return [
             self.pathology.code,
             self.pathology.name,
-            self.diagnosed_date or '',
+            self.shared_record_onset() or '',
             selection_label(self, 'status'),
             self.short_comment or '',
             ]

@@ -12,7 +12,7 @@ from trytond.pyson import Eval, Id
 from trytond.transaction import Transaction
 
 from . import cda
-from .common import StorableText
+from .common import StorableText, clinic_company
 from .exceptions import ConfigurationError
 
 
@@ -61,8 +61,10 @@ class Configuration(StorableText, ModelSingleton, ModelSQL, ModelView):
     language = fields.Many2One(
         'ir.lang', "Document Language",
         domain=[('translatable', '=', True)],
-        help="The language of the narratives of the documents published; "
-        "empty for the database's default language.")
+        help="The language of the narratives and titles of the documents "
+        "published, whoever publishes them; empty for the clinic's language "
+        "(that of its company's party), else the database's default "
+        "language.")
     realm = fields.Char(
         "Realm", required=True, size=3,
         help="The HL7 realm of the documents, e.g. FR, or UV for universal.")
@@ -173,9 +175,14 @@ class Configuration(StorableText, ModelSingleton, ModelSQL, ModelView):
 
     @property
     def document_language(self):
-        "The Tryton language in which documents are written"
+        """The Tryton language in which documents are written: the one
+        configured, else the clinic's (its company's party), else the
+        database's, whoever publishes"""
         if self.language:
             return self.language.code
+        company = clinic_company()
+        if company is not None and company.party.lang:
+            return company.party.lang.code
         return Pool().get('ir.configuration').get_language()
 
     @property

@@ -28,7 +28,8 @@ from trytond.wizard import Button, StateTransition, StateView, Wizard
 from . import cda
 from .common import (
     EARLIEST_CARE, REASON_LIMIT, TITLE_LIMIT, StorableText,
-    check_plausible_date, current_professional, has_words, selection_label)
+    check_plausible_date, clinic_timezone, current_professional, has_words,
+    selection_label)
 from .guard import (
     Guarded, GuardedReport, actor, check_values, write_denied)
 from .exceptions import (
@@ -258,6 +259,22 @@ class Document(StorableText, Guarded, Workflow, ModelSQL, ModelView):
             'invisible': Bool(Eval('origin')),
             'required': Bool(Eval('file')),
             })
+    source_author = fields.Char(
+        "Written By",
+        states={
+            'readonly': DRAFT,
+            'invisible': Bool(Eval('origin')),
+            },
+        help="Who wrote the external file, such as the colleague who "
+        "signed the letter; empty when it is not known. Whoever adds "
+        "the file is named as its enterer, not as its author.")
+    source_organization = fields.Char(
+        "From Institution",
+        states={
+            'readonly': DRAFT,
+            'invisible': Bool(Eval('origin')),
+            },
+        help="The institution the external file comes from, when known.")
     attachment = fields.Function(fields.Binary(
             "Attached File", filename='file_name',
             states={
@@ -433,6 +450,7 @@ class Document(StorableText, Guarded, Workflow, ModelSQL, ModelView):
         return {
             **super().text_limits(),
             'title': TITLE_LIMIT, 'file_name': TITLE_LIMIT,
+            'source_author': TITLE_LIMIT, 'source_organization': TITLE_LIMIT,
             'withdrawal_reason': REASON_LIMIT,
             }
 
@@ -509,7 +527,7 @@ class Document(StorableText, Guarded, Workflow, ModelSQL, ModelView):
         return {
             'patient', 'document_type', 'title', 'effective_date',
             'institution', 'confidentiality', 'file', 'file_name',
-            'file_type', 'replaces'}
+            'file_type', 'source_author', 'source_organization', 'replaces'}
 
     @classmethod
     def guard_check_create(cls, vlist, actor):
@@ -662,8 +680,11 @@ class Document(StorableText, Guarded, Workflow, ModelSQL, ModelView):
         # The narratives are written in the document language, whoever
         # publishes: the origins are read again in that language, in one
         # list per model so that each field is read for all at once.
+        # Times are told in the clinic's zone, looked up once.
+        zone = clinic_timezone()
         with Transaction().set_context(
-                language=configuration.document_language):
+                language=configuration.document_language,
+                shared_record_timezone=zone.key if zone else ''):
             origins = cls.browse_origins(documents)
             contents = [
                 d.build_content(configuration, origins.get(d.origin))
@@ -702,6 +723,23 @@ class Document(StorableText, Guarded, Workflow, ModelSQL, ModelView):
                 self.file, self.file_type))
 
     def cda_header(self, configuration):
+        custodian = cda.Organization(
+            cda.Identifier(
+                configuration.institution_system, self.institution.code),
+            self.institution.rec_name)
+        publisher = self.author.shared_record_person(configuration)
+        if self.origin:
+            author, author_time = publisher, self.published_date
+            author_organization = None
+        else:
+            # An external file is the work of whoever wrote it, known or
+            # not; the professional who adds it only enters it
+            author = (cda.Person([], full_name=self.source_author)
+                if self.source_author else None)
+            author_time = None
+            author_organization = (
+                cda.Organization(None, self.source_organization)
+                if self.source_organization else None)
         return cda.Header(
             unique_id=self.unique_id,
             set_id=self.set_id,
@@ -709,18 +747,19 @@ class Document(StorableText, Guarded, Workflow, ModelSQL, ModelView):
             type_code=cda.Code(
                 self.document_type.code, cda.LOINC, self.document_type.name),
             title=self.title,
-            effective_time=self.effective_date,
+            effective_time=self.published_date,
+            service_time=self.effective_date,
+            timezone=clinic_timezone(),
             confidentiality=self.confidentiality,
             language=configuration.language_code,
             realm=configuration.realm,
             patient=self.patient.shared_record_person(configuration),
-            author=self.author.shared_record_person(configuration),
-            author_time=self.published_date,
-            custodian=cda.Organization(
-                cda.Identifier(
-                    configuration.institution_system,
-                    self.institution.code),
-                self.institution.rec_name),
+            author=author,
+            author_time=author_time,
+            author_organization=author_organization,
+            data_enterer=None if self.origin else publisher,
+            legal_authenticator=publisher if self.origin else None,
+            custodian=custodian,
             replaces=self.replaces.unique_id if self.replaces else None)
 
     @classmethod
@@ -756,6 +795,7 @@ class Document(StorableText, Guarded, Workflow, ModelSQL, ModelView):
             return []
         pool = Pool()
         DocumentType = pool.get('gnuhealth.shared_record.document.type')
+        Configuration = pool.get('gnuhealth.shared_record.configuration')
         Origin = records[0].__class__
         Origin.check_shared_record(records)
         document_type = DocumentType.from_code(Origin.shared_record_type_code)
@@ -772,10 +812,16 @@ class Document(StorableText, Guarded, Workflow, ModelSQL, ModelView):
                             ], order=[]):
                     current[str(document.origin)] = document.id
         current = {o: cls(i) for o, i in current.items()}
+        # Titles in the clinic's language, whoever publishes
+        language = Configuration(1).document_language
+        with Transaction().set_context(language=language):
+            localized = Origin.browse(records)
+            values_list = [
+                r.get_shared_record_values(DocumentType(document_type.id))
+                for r in localized]
         to_publish = []
-        for record in records:
+        for record, values in zip(records, values_list):
             previous = current.get(str(record))
-            values = record.get_shared_record_values(document_type)
             if not values.get('institution'):
                 values['institution'] = cls.default_institution()
             document = cls(**values)
@@ -865,6 +911,13 @@ class AddFileStart(ModelView):
     file_type = fields.Selection(
         FILE_TYPES, "File Type", required=True,
         help="What the file is; it is checked against the file's content.")
+    source_author = fields.Char(
+        "Written By",
+        help="Who wrote the file, such as the colleague who signed the "
+        "letter; empty when it is not known.")
+    source_organization = fields.Char(
+        "From Institution",
+        help="The institution the file comes from, when known.")
 
     @fields.depends('file_name', 'file_type')
     def on_change_file_name(self):
@@ -904,7 +957,9 @@ class AddFile(Wizard):
             confidentiality=self.start.confidentiality,
             file=self.start.file,
             file_name=self.start.file_name,
-            file_type=self.start.file_type)
+            file_type=self.start.file_type,
+            source_author=self.start.source_author,
+            source_organization=self.start.source_organization)
         document.save()
         Document.publish([document])
         return 'end'

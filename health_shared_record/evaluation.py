@@ -100,7 +100,9 @@ class PatientEvaluation(SharedRecordOrigin, metaclass=PoolMeta):
         for name, code, display, unit in VITAL_SIGNS:
             value = getattr(self, name)
             if value:
-                rows.append([field_label(self, name), value, unit])
+                rows.append([
+                        field_label(self, name), value,
+                        cda.unit_display(unit)])
                 entries.append(cda.Observation(
                         cda.Code(code, cda.LOINC, display),
                         cda.Quantity(value, unit), self.evaluation_start))

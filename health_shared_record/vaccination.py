@@ -3,7 +3,8 @@
 from trytond.pool import PoolMeta
 
 from . import cda
-from .common import SharedRecordOrigin, field_label, label, selection_label
+from .common import (
+    SharedRecordOrigin, field_label, label, local_date, selection_label)
 
 # GNU Health's routes of vaccine administration in HL7 RouteOfAdministration
 ROUTES = {
@@ -45,7 +46,7 @@ class Vaccination(SharedRecordOrigin, metaclass=PoolMeta):
     def shared_record_row(self):
         return [
             self.vaccine.rec_name,
-            self.date.date() if self.date else '',
+            local_date(self.date) or '',
             self.dose or '',
             self.vaccine_lot or '',
             selection_label(self, 'admin_route'),

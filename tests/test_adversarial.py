@@ -29,8 +29,9 @@ STANDARD = {
 # What a clinician fills in a draft of their own (doc/privacy.md)
 DRAFT_FIELDS = {
     'patient', 'document_type', 'title', 'effective_date', 'institution',
-    'confidentiality', 'file', 'file_name', 'file_type',
-    'hidden_from_patient', 'patient_release_date', 'replaces'}
+    'confidentiality', 'file', 'file_name', 'file_type', 'source_author',
+    'source_organization', 'hidden_from_patient', 'patient_release_date',
+    'replaces'}
 SAMPLE = 12
 
 

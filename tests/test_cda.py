@@ -2,6 +2,7 @@
 # Public License v3 or later; see the COPYING file at the top of the project.
 """The CDA builder and reader on their own, without a database"""
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import example, given, settings
@@ -85,10 +86,35 @@ def every_section(note):
         ]
 
 
+def dated_sections(note):
+    "Allergies with their onset, a medication for a duration"
+    return [
+        cda.Section(cda.section_code('48765-2'), 'Allergies', [],
+            [cda.Observation(
+                    cda.Code('414285001', cda.SNOMED, 'Allergy to food'),
+                    cda.Code('Z91.010', cda.ICD10, note),
+                    cda.Interval(None), 'active'),
+                cda.Observation(
+                    cda.Code('416098002', cda.SNOMED, 'Allergy to drug'),
+                    cda.Code('Z88.0', cda.ICD10, note),
+                    cda.Interval(dt.date(1990, 1, 1), dt.date(2000, 1, 1)))]),
+        cda.Section(cda.section_code('10160-0'), 'Medications', [],
+            [cda.Administration(
+                    note, mood='INT', status='active',
+                    duration=cda.Quantity(7, 'd'),
+                    period=cda.Quantity(8, 'h'), institution_specified=True,
+                    dose=cda.Quantity(1000, '1'), text=note)]),
+        ]
+
+
 def test_every_kind_of_entry_is_schema_valid():
     schema = require_cda_schema()
+    value = header(replaces='1.2.250.1.999.7.1.1')
+    value.service_time = dt.datetime(2026, 11, 1, 8, 0)
+    value.legal_authenticator = value.author
+    value.timezone = ZoneInfo('Europe/Paris')
     content = cda.build(
-        header(replaces='1.2.250.1.999.7.1.1'), every_section('note'))
+        value, every_section('note') + dated_sections('note'))
     assert cda.schema_errors(content, schema) == []
 
 
@@ -118,7 +144,8 @@ def test_any_text_gives_valid_xml(text):
     """Whatever people type in names, notes and titles, the document stays
     well-formed and schema-valid, and the text survives where XML allows"""
     content = cda.build(
-        header(name=text, title=text), every_section(text))
+        header(name=text, title=text),
+        every_section(text) + dated_sections(text))
     root = cda.parse(content).getroot()
     expected = cda.text(text)
     assert root.findtext('{urn:hl7-org:v3}title') == expected
@@ -300,3 +327,150 @@ def test_read_content_never_inverts_a_negation():
         ('immunization', 'Influenza, seasonal, injectable', True,
             'completed', 'patient objection', dt.date(2025, 10, 4), 'day'),
         ]
+
+
+def header_of(content):
+    return cda.parse(content).getroot()
+
+
+def xpath(root, path):
+    return root.xpath(path, namespaces={'cda': cda.NS})
+
+
+def medication(**values):
+    section = cda.Section(cda.section_code('10160-0'), 'Medications', [],
+        [cda.Administration('Amoxicillin 1 g', mood='INT', **values)])
+    content = cda.build(header(), [section])
+    assert cda.schema_errors(content, require_cda_schema()) == []
+    administration, = xpath(
+        header_of(content), '//cda:substanceAdministration')
+    return administration
+
+
+def test_a_dose_without_a_known_unit_is_told_in_text_only():
+    "Unit 1 is units of the product: 1000 tablets of Amoxicillin 1 g"
+    administration = medication(dose=cda.Quantity(1000, '1'))
+    assert xpath(administration, 'cda:doseQuantity') == []
+    assert xpath(administration, 'cda:text/text()') == ['1000 1']
+    administration = medication(
+        dose=cda.Quantity(2, 'tablet'), text='2 tablets')
+    assert xpath(administration, 'cda:doseQuantity') == []
+    assert xpath(administration, 'cda:text/text()') == ['2 tablets']
+    administration = medication(dose=cda.Quantity(1, 'g'))
+    assert xpath(administration, 'cda:doseQuantity/@value'
+        ' | cda:doseQuantity/@unit') == ['1', 'g']
+
+
+def test_a_duration_without_an_end_carries_its_number():
+    administration = medication(duration=cda.Quantity(7, 'd'))
+    assert xpath(administration, 'cda:effectiveTime/cda:width/@value'
+        ' | cda:effectiveTime/cda:width/@unit') == ['7', 'd']
+    administration = medication(
+        start=dt.date(2026, 1, 1), duration=cda.Quantity(7, 'd'))
+    assert xpath(administration, 'cda:effectiveTime/cda:low/@value'
+        ' | cda:effectiveTime/cda:width/@value') == ['20260101', '7']
+
+
+@pytest.mark.parametrize('institution_specified, expected', [
+        (False, 'false'), (True, 'true')])
+def test_intervals_say_whether_they_are_exact(
+        institution_specified, expected):
+    "Every 8 hours is exact; 3 times a day follows the ward's schedule"
+    administration = medication(
+        period=cda.Quantity(8, 'h'),
+        institution_specified=institution_specified)
+    period, = xpath(administration, 'cda:effectiveTime[cda:period]')
+    assert period.get('institutionSpecified') == expected
+
+
+def test_times_are_written_in_the_clinic_zone():
+    "trytond's naive UTC times are written in the zone, with its offset"
+    paris = ZoneInfo('Europe/Paris')
+    value = header()
+    value.timezone = paris
+    value.author_time = dt.datetime(2026, 11, 2, 9, 30)
+    value.legal_authenticator = value.author
+    value.service_time = dt.datetime(2026, 7, 1, 22, 30)
+    section = cda.Section(cda.section_code('8716-3'), 'Vital signs', [],
+        [cda.Observation(cda.Code('8310-5', cda.LOINC, 'Temperature'),
+                cda.Quantity(36.8, 'Cel'), dt.datetime(2026, 11, 2, 9, 0))])
+    content = cda.build(value, [section])
+    assert cda.schema_errors(content, require_cda_schema()) == []
+    root = header_of(content)
+    assert xpath(root, '/cda:ClinicalDocument/cda:effectiveTime/@value'
+        ' | cda:author/cda:time/@value'
+        ' | cda:legalAuthenticator/cda:time/@value'
+        ' | cda:documentationOf//cda:low/@value'
+        ' | //cda:observation/cda:effectiveTime/@value') == [
+        '20261102103000+0100', '20261102103000+0100', '20261102103000+0100',
+        '20260702003000+0200', '20261102100000+0100']
+    assert 'Date</th><td>2026-07-02 00:30' in cda.render_html(
+        content, LABELS | {'date': 'Date'}).decode()
+
+
+def test_the_care_date_is_the_service_event():
+    value = header()
+    value.service_time = cda.Interval(
+        dt.datetime(2026, 10, 30, 8, 0), dt.datetime(2026, 10, 30, 8, 30))
+    root = header_of(cda.build(value, every_section('note')))
+    assert xpath(root, 'cda:effectiveTime/@value') == ['20261102093000+0000']
+    assert xpath(root, 'cda:documentationOf/cda:serviceEvent/'
+        'cda:effectiveTime/*/@value') == [
+        '20261030080000+0000', '20261030083000+0000']
+
+
+def test_an_uploaded_letter_names_its_author_and_its_enterer():
+    schema = require_cda_schema()
+    value = header()
+    uploader = value.author
+    value.author = cda.Person([], full_name='Dr J. Dupont, cardiologue')
+    value.author_time = None
+    value.author_organization = cda.Organization(None, 'CHU de Nantes')
+    value.data_enterer = uploader
+    content = cda.build(
+        value, attachment=cda.Attachment(b'%PDF-1.4', 'application/pdf'))
+    assert cda.schema_errors(content, schema) == []
+    root = header_of(content)
+    assert xpath(root, 'cda:author/cda:time/@nullFlavor') == ['UNK']
+    assert xpath(root, 'cda:author//cda:assignedPerson/cda:name/text()'
+        ' | cda:author//cda:representedOrganization/cda:name/text()') == [
+        'Dr J. Dupont, cardiologue', 'CHU de Nantes']
+    assert xpath(root, 'cda:dataEnterer//cda:family/text()') == ['Martin']
+
+
+def test_an_unknown_author_is_said_unknown():
+    schema = require_cda_schema()
+    value = header()
+    value.author = None
+    content = cda.build(
+        value, attachment=cda.Attachment(b'%PDF-1.4', 'application/pdf'))
+    assert cda.schema_errors(content, schema) == []
+    author, = xpath(header_of(content), 'cda:author')
+    assert author.get('nullFlavor') == 'UNK'
+    assert xpath(author, './/cda:assignedPerson') == []
+    assert xpath(author, 'cda:assignedAuthor/cda:id/@nullFlavor') == ['UNK']
+    value.author_organization = cda.Organization(None, 'CHU de Nantes')
+    author, = xpath(header_of(cda.build(value, [])), 'cda:author')
+    assert author.get('nullFlavor') is None
+    assert xpath(author, './/cda:name/text()') == ['CHU de Nantes']
+
+
+def test_a_problem_has_its_onset_and_end():
+    section = cda.Section(cda.section_code('48765-2'), 'Allergies', [],
+        [cda.Observation(cda.Code('416098002', cda.SNOMED, 'Allergy to drug'),
+                cda.Code('Z88.0', cda.ICD10, 'Penicillin'),
+                cda.Interval(dt.date(1990, 5, 1)), 'active'),
+            cda.Observation(cda.Code('416098002', cda.SNOMED, 'Allergy'),
+                cda.Code('Z88.1', cda.ICD10, 'Other'), cda.Interval())])
+    root = header_of(cda.build(header(), [section]))
+    first, second = xpath(root, '//cda:observation/cda:effectiveTime')
+    assert xpath(first, 'cda:low/@value') == ['19900501']
+    assert xpath(first, 'cda:high') == []
+    assert xpath(second, 'cda:low/@nullFlavor') == ['UNK']
+
+
+@pytest.mark.parametrize('unit, display', [
+        ('Cel', '°C'), ('mm[Hg]', 'mmHg'), ('/min', '/min'), ('kg', 'kg'),
+        ('cm', 'cm'), ('%', '%'), ('kg/m2', 'kg/m²')])
+def test_units_as_people_read_them(unit, display):
+    assert cda.unit_display(unit) == display
