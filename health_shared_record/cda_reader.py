@@ -649,7 +649,14 @@ def read_content(content, max_entries=MAX_ENTRIES, max_nodes=MAX_NODES):
         for element in root.iterfind(_q('recordTarget/patientRole/id'))}
     version = root.find(_q('versionNumber'))
     version = version.get('value') if version is not None else None
-    effective = root.find(_q('effectiveTime'))
+    # The care date is the service event's; the document's own time is
+    # when it was made, the care date of older producers
+    effective = root.find(_q(
+            'documentationOf/serviceEvent/effectiveTime/low'))
+    if effective is None or not effective.get('value'):
+        effective = root.find(_q('documentationOf/serviceEvent/effectiveTime'))
+    if effective is None or not effective.get('value'):
+        effective = root.find(_q('effectiveTime'))
     entries = []
 
     def add(entry):

@@ -421,9 +421,15 @@ class Document(metaclass=PoolMeta):
 
     def mhd_document(self, configuration):
         "The document as mhd.py sends it"
-        author = (
-            self.author.shared_record_person(configuration).identifiers
-            if self.author else [])
+        if self.origin or self.source != 'local':
+            author = (
+                self.author.shared_record_person(configuration).identifiers
+                if self.author else [])
+            author_name = self.author_name or ''
+        else:
+            # An external file is its writer's, not the uploader's
+            author = []
+            author_name = self.source_author or self.source_organization or ''
         if not self.content:
             raise ExchangeError(gettext(
                     'health_shared_record.msg_exchange_no_content',
@@ -436,7 +442,7 @@ class Document(metaclass=PoolMeta):
             title=self.title,
             patient=self.patient.mhd_patient(configuration),
             date=self.published_date or self.effective_date,
-            author_name=self.author_name or '',
+            author_name=author_name,
             author_system=author[0].root if author else None,
             author_id=author[0].extension if author else None,
             custodian_system=configuration.institution_system,
