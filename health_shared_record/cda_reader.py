@@ -207,11 +207,8 @@ class _Reader:
 
     def __init__(self, root):
         self.french = (
-            (root.find(_q('languageCode')) is not None
-                and (root.find(_q('languageCode')).get('code') or '')
-                .lower().startswith('fr'))
-            or (root.find(_q('realmCode')) is not None
-                and root.find(_q('realmCode')).get('code') == 'FR'))
+            (_code_of(root, 'languageCode') or '').lower().startswith('fr')
+            or _code_of(root, 'realmCode') == 'FR')
         self._ids = None
         self._root = root
 
@@ -333,9 +330,16 @@ def _templates(element):
     return {t.get('root') for t in element.iterfind(_q('templateId'))}
 
 
-def _code_of(element):
-    code = element.find(_q('code'))
-    return code.get('code') if code is not None else None
+def _code_of(element, tag='code'):
+    "The code attribute of the element's child (code, statusCode, value)"
+    child = element.find(_q(tag))
+    return child.get('code') if child is not None else None
+
+
+def _act_status(element):
+    "The act's own status, when it is one of HL7's act statuses"
+    status = _code_of(element, 'statusCode')
+    return status if status in ACT_STATUSES else None
 
 
 def _negated(element):
@@ -360,11 +364,8 @@ def _times(entry, element):
             break
 
 
-def _status_value(reader, observation):
-    value = observation.find(_q('value'))
-    if value is None:
-        return None
-    return _STATUS_VALUES.get(value.get('code'))
+def _status_value(observation):
+    return _STATUS_VALUES.get(_code_of(observation, 'value'))
 
 
 def _related(element, tag='observation'):
@@ -419,13 +420,11 @@ def _condition_entry(reader, kind, observation, concern_status=None,
     for type_code, related in _related(observation):
         templates, code = _templates(related), _code_of(related)
         if code == STATUS_CODE or templates & STATUS_TEMPLATES:
-            status = _status_value(reader, related) or status
-        elif code in SEVERITY_CODES or templates & SEVERITY_TEMPLATES:
-            severities.append(reader.coded(related.find(_q('value')))[0])
+            status = _status_value(related) or status
+        elif severity := _severity(reader, related):
+            severities.append(severity)
         elif code == VERIFICATION_CODE:
-            verification = related.find(_q('value'))
-            verification = (verification.get('code')
-                if verification is not None else None)
+            verification = _code_of(related, 'value')
             if verification == 'refuted':
                 entry.negated = True
             elif verification == 'entered-in-error':
@@ -440,10 +439,8 @@ def _condition_entry(reader, kind, observation, concern_status=None,
                 reactions.append(reaction)
             reaction_severities += [
                 _severity(reader, inner) for _, inner in _related(related)]
-    comments = _comments(reader, observation)
     entry.status = status or concern_status
-    own = observation.find(_q('statusCode'))
-    own = own.get('code') if own is not None else None
+    own = _code_of(observation, 'statusCode')
     if not entry.status and own and own != 'completed':
         entry.status = _CONCERN_STATUS.get(own, None)
     if not entry.status and entry.end:
@@ -454,7 +451,7 @@ def _condition_entry(reader, kind, observation, concern_status=None,
     entry.severity = '; '.join(
         dict.fromkeys(filter(None, severities))) or None
     entry.reaction = '; '.join(reactions) or None
-    entry.comment = comments
+    entry.comment = _comments(reader, observation)
     return entry
 
 
@@ -496,9 +493,7 @@ def _administration_entry(reader, kind, administration):
     if not entry.name:
         entry.name = reader.referenced(administration.find(_q('text')))
     _times(entry, administration)
-    status = administration.find(_q('statusCode'))
-    status = status.get('code') if status is not None else None
-    entry.status = status if status in ACT_STATUSES else None
+    entry.status = _act_status(administration)
     # A medication's repeatNumber counts its dispensings, not doses
     repeat = administration.find(_q('repeatNumber'))
     values = [repeat.get('value')] if (
@@ -540,9 +535,7 @@ def _result_entry(reader, kind, observation, organizer=None):
     if observation.find(_q('effectiveTime')) is None and organizer is not None:
         # The battery's time is its components' unless they say theirs
         _times(entry, organizer)
-    status = observation.find(_q('statusCode'))
-    status = status.get('code') if status is not None else None
-    entry.status = status if status in ACT_STATUSES else None
+    entry.status = _act_status(observation)
     interpretation = observation.find(_q('interpretationCode'))
     if interpretation is not None:
         entry.interpretation = interpretation.get('code')
@@ -563,14 +556,12 @@ def _section_entries(reader, kind, act, add):
         elif tag == 'act':
             # A concern: each observation it wraps is a problem or an
             # allergy, whose status is the concern's unless it says its own
-            status = act.find(_q('statusCode'))
-            status = _CONCERN_STATUS.get(
-                status.get('code') if status is not None else None)
+            status = _CONCERN_STATUS.get(_code_of(act, 'statusCode'))
             # Two passes, none kept: an act may wrap any number of them
             severity = None
             for _, observation in _related(act):
                 if _is_attribute(observation):
-                    status = _status_value(reader, observation) or status
+                    status = _status_value(observation) or status
                     severity = _severity(reader, observation) or severity
             for type_code, observation in _related(act):
                 if type_code in {None, 'SUBJ'} and not _is_attribute(
