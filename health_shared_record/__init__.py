@@ -33,6 +33,8 @@ def register():
         trail.AccessLog,
         trail.Consent,
         emergency.EmergencyAccess,
+        emergency.Patient,
+        emergency.DeclareStart,
         privacy.BlockedProfessional,
         privacy.BlockStart,
         privacy.Document,
@@ -65,6 +67,7 @@ def register():
     Pool.register(
         document.AddFile,
         privacy.Block,
+        emergency.Declare,
         privacy.OpenOwn,
         prevention.Dismiss,
         module='health_shared_record', type_='wizard')

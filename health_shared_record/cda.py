@@ -7,7 +7,6 @@ data classes below, and this module turns those into CDA XML and back.
 """
 import base64
 import datetime as dt
-import html
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -136,12 +135,25 @@ class Person:
     # A name as written, when it is not known in parts (a colleague's
     # letter is signed "Dr J. Dupont, cardiologue")
     full_name: str = ''
+    # What the professional is, such as the specialty
+    role: Optional[Code] = None
+
+
+@dataclass
+class Address:
+    street: str = ''
+    postal_code: str = ''
+    city: str = ''
+    country: str = ''
 
 
 @dataclass
 class Organization:
     identifier: Optional[Identifier]
     name: str
+    # Its telephone (a tel: URL) and address, for a letterhead
+    telecom: Optional[str] = None
+    address: Optional[Address] = None
 
 
 @dataclass
@@ -190,6 +202,8 @@ class Table:
 @dataclass
 class Paragraph:
     text: str
+    # A heading of the paragraph, in the document's language
+    caption: Optional[str] = None
 
 
 @dataclass
@@ -364,6 +378,8 @@ def _narrative(out, blocks):
     for block in blocks:
         if isinstance(block, Paragraph):
             out.append('<paragraph>')
+            if block.caption:
+                out.append(f'<caption>{_t(block.caption)}</caption>')
             out.append('<br/>'.join(
                     _t(line) for line in text(block.text).splitlines()))
             out.append('</paragraph>')
@@ -489,10 +505,24 @@ def _section_start(code, system, display, title):
         + f'/><title>{_t(title)}</title>')
 
 
-def _organization(out, organization):
+def _organization(out, organization, contact=False):
     if organization.identifier:
         _identifier(out, organization.identifier)
     out.append(f'<name>{_t(organization.name)}</name>')
+    if contact and organization.telecom:
+        out.append(f'<telecom value="{_a(organization.telecom)}"/>')
+    address = organization.address if contact else None
+    if address:
+        out.append('<addr>')
+        for tag, value in [
+                ('streetAddressLine', address.street),
+                ('postalCode', address.postal_code),
+                ('city', address.city),
+                ('country', address.country),
+                ]:
+            if value:
+                out.append(f'<{tag}>{_t(value)}</{tag}>')
+        out.append('</addr>')
 
 
 def _author(out, header, zone):
@@ -506,6 +536,8 @@ def _author(out, header, zone):
     out.append('<assignedAuthor>')
     if author is not None:
         _person_ids(out, author)
+        if author.role is not None:
+            _empty_code(out, 'code', author.role)
         out.append('<assignedPerson>')
         _name(out, author)
         out.append('</assignedPerson>')
@@ -571,7 +603,7 @@ def build(header, sections=None, attachment=None):
         out.append('</dataEnterer>')
     out.append(
         '<custodian><assignedCustodian><representedCustodianOrganization>')
-    _organization(out, header.custodian)
+    _organization(out, header.custodian, contact=True)
     out.append(
         '</representedCustodianOrganization></assignedCustodian>'
         '</custodian>')
@@ -664,114 +696,6 @@ def parse(content):
 
 
 def _q(path):
+    "An ElementTree path in the CDA namespace"
     return '/'.join('{%s}%s' % (NS, p) if p and p[0].isalpha() else p
         for p in path.split('/'))
-
-
-def _narrative_html(element):
-    "Turn a CDA NarrativeBlock into HTML, keeping only known markup"
-    tags = {
-        'paragraph': 'p', 'table': 'table', 'thead': 'thead',
-        'tbody': 'tbody', 'tr': 'tr', 'th': 'th', 'td': 'td', 'br': 'br',
-        'list': 'ul', 'item': 'li', 'content': 'span', 'caption': 'b',
-        }
-    parts = []
-    if element.text:
-        parts.append(html.escape(element.text))
-    for child in element:
-        name = etree.QName(child).localname
-        tag = tags.get(name, 'span')
-        if tag == 'br':
-            parts.append('<br/>')
-        else:
-            parts.append(f'<{tag}>{_narrative_html(child)}</{tag}>')
-        if child.tail:
-            parts.append(html.escape(child.tail))
-    return ''.join(parts)
-
-
-def render_html(content, labels):
-    """Return a readable, self-contained HTML page of a CDA document.
-
-    labels maps the few fixed words of the page to the reader's language.
-    """
-    root = parse(content).getroot()
-
-    def find_text(path):
-        return root.findtext(_q(path)) or ''
-
-    def find_attr(path, attribute):
-        element = root.find(_q(path))
-        return element.get(attribute, '') if element is not None else ''
-
-    def name(path):
-        element = root.find(_q(path))
-        if element is None:
-            return ''
-        return ' '.join(filter(None, (
-                    element.findtext(_q('given')),
-                    element.findtext(_q('family')))))
-
-    escape = html.escape
-    rows = [
-        (labels['patient'], name(
-                'recordTarget/patientRole/patient/name')),
-        (labels['birth_date'], _display_ts(find_attr(
-                    'recordTarget/patientRole/patient/birthTime', 'value'))),
-        (labels['author'], name('author/assignedAuthor/assignedPerson/name')),
-        (labels['custodian'], find_text(
-                'custodian/assignedCustodian/'
-                'representedCustodianOrganization/name')),
-        (labels['date'], _display_ts(
-                find_attr('documentationOf/serviceEvent/effectiveTime/low',
-                    'value') or find_attr('effectiveTime', 'value'))),
-        (labels['type'], find_attr('code', 'displayName')),
-        (labels['confidentiality'], CONFIDENTIALITY_NAMES.get(
-                find_attr('confidentialityCode', 'code'), '')),
-        (labels['version'], find_attr('versionNumber', 'value')),
-        (labels['identifier'], find_attr('id', 'root')),
-        ]
-    title = find_text('title')
-    parts = [
-        '<!DOCTYPE html><html><head><meta charset="utf-8"/>',
-        f'<title>{escape(title)}</title>',
-        '<style>body{font-family:sans-serif;margin:2em;max-width:60em}'
-        'table{border-collapse:collapse;margin:.5em 0}'
-        'td,th{border:1px solid #999;padding:.2em .5em;text-align:left}'
-        'table.header td,table.header th{border:none}'
-        'h2{border-bottom:1px solid #999}</style></head><body>',
-        f'<h1>{escape(title)}</h1><table class="header">',
-        ]
-    for label, value in rows:
-        parts.append(
-            f'<tr><th>{escape(label)}</th><td>{escape(value)}</td></tr>')
-    parts.append('</table>')
-    for section in root.iterfind(_q(
-                'component/structuredBody/component/section')):
-        parts.append(f'<h2>{escape(section.findtext(_q("title")) or "")}</h2>')
-        narrative = section.find(_q('text'))
-        if narrative is not None:
-            parts.append(f'<div>{_narrative_html(narrative)}</div>')
-    non_xml = root.find(_q('component/nonXMLBody/text'))
-    if non_xml is not None:
-        media_type = non_xml.get('mediaType', '')
-        data = escape((non_xml.text or '').strip())
-        source = f'data:{escape(media_type)};base64,{data}'
-        if media_type.startswith('image/'):
-            parts.append(f'<img style="max-width:100%" src="{source}"/>')
-        else:
-            parts.append(
-                f'<embed type="{escape(media_type)}" src="{source}" '
-                'style="width:100%;height:80vh"/>')
-    parts.append('</body></html>')
-    return ''.join(parts).encode('utf-8')
-
-
-def _display_ts(value):
-    "Return a TS as people read it, in the zone it is written in"
-    if len(value) >= 12 and value[:12].isdigit():
-        return (f'{value[0:4]}-{value[4:6]}-{value[6:8]} '
-            f'{value[8:10]}:{value[10:12]}')
-    if len(value) >= 8 and value[:8].isdigit():
-        return f'{value[0:4]}-{value[4:6]}-{value[6:8]}'
-    return value

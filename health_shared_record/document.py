@@ -25,7 +25,7 @@ from trytond.tools import grouped_slice
 from trytond.transaction import Transaction
 from trytond.wizard import Button, StateTransition, StateView, Wizard
 
-from . import cda
+from . import cda, cda_render
 from .common import (
     EARLIEST_CARE, REASON_LIMIT, TITLE_LIMIT, StorableText,
     check_plausible_date, clinic_timezone, current_professional, has_words,
@@ -281,6 +281,14 @@ class Document(StorableText, Guarded, Workflow, ModelSQL, ModelView):
                 'invisible': ~Eval('file_type') | ~DRAFT,
                 }),
         'get_attachment')
+    rendering = fields.Function(fields.Binary(
+            "Document", filename='rendering_name',
+            states={'invisible': ~Eval('content')},
+            help="The document as it reads: its sections, or the file from "
+            "outside it wraps. Reading it is in the access history."),
+        'get_rendering')
+    rendering_name = fields.Function(
+        fields.Char("Rendering File Name"), 'get_rendering_name')
     withdrawal_reason = fields.Text(
         "Withdrawal Reason",
         states={
@@ -413,13 +421,48 @@ class Document(StorableText, Guarded, Workflow, ModelSQL, ModelView):
 
     @classmethod
     def get_attachment(cls, documents, name):
-        attachments = {}
-        for document in documents:
-            if document.state == 'draft' or not document.file_type:
-                attachments[document.id] = None
-            else:
-                attachments[document.id] = document.attached_data()
-        return attachments
+        return cls._binary_values(documents, name, lambda d: (
+                d.attached_data()
+                if d.state != 'draft' and d.file_type else None))
+
+    @classmethod
+    def get_rendering(cls, documents, name):
+        return cls._binary_values(documents, name, lambda d: (
+                d.rendered() if d.content else None))
+
+    @classmethod
+    def _binary_values(cls, documents, name, value):
+        """The binary values of a function field, or their sizes when the
+        client asks for sizes (as it does to draw a form)"""
+        size = Transaction().context.get(f'{cls.__name__}.{name}') == 'size'
+        values = {}
+        # The content itself, even when the same read asks for its size
+        with Transaction().set_context({
+                    f'{cls.__name__}.content': None,
+                    f'{cls.__name__}.file': None}):
+            for document in cls.browse(list(map(int, documents))):
+                data = value(document)
+                values[document.id] = len(data) if size and data else data
+        return values
+
+    def rendered(self):
+        """The document as its reader sees it: the file it wraps when the
+        client can show it (a PDF, an image), else its HTML rendering"""
+        if self.file_type:
+            data = self.attached_data()
+            if data:
+                return data
+        return self.render_html()
+
+    def get_rendering_name(self, name):
+        if not self.content:
+            return None
+        extension = {
+            'application/pdf': 'pdf',
+            'image/jpeg': 'jpg',
+            'image/png': 'png',
+            }.get(self.file_type, 'html')
+        return f'{self.title or "document"}.{extension}'
 
     def attached_data(self):
         "Return the file wrapped in the nonXMLBody of the content"
@@ -723,10 +766,22 @@ class Document(StorableText, Guarded, Workflow, ModelSQL, ModelView):
                 self.file, self.file_type))
 
     def cda_header(self, configuration):
+        party = self.institution.party
+        address = party.addresses[0] if party.addresses else None
         custodian = cda.Organization(
             cda.Identifier(
                 configuration.institution_system, self.institution.code),
-            self.institution.rec_name)
+            self.institution.rec_name,
+            telecom=(
+                'tel:' + party.phone.replace(' ', '')
+                if getattr(party, 'phone', None) else None),
+            address=cda.Address(
+                street=', '.join(
+                    filter(None, (address.street or '').splitlines())),
+                postal_code=address.postal_code or '',
+                city=address.city or '',
+                country=address.country.name if address.country else '',
+                ) if address else None)
         publisher = self.author.shared_record_person(configuration)
         if self.origin:
             author, author_time = publisher, self.published_date
@@ -836,21 +891,13 @@ class Document(StorableText, Guarded, Workflow, ModelSQL, ModelView):
 
     def render_html(self):
         "Return a readable HTML rendering of the published content"
-        return cda.render_html(self.content, {
-                'patient': gettext('health_shared_record.msg_label_patient'),
-                'birth_date': gettext(
-                    'health_shared_record.msg_label_birth_date'),
-                'author': gettext('health_shared_record.msg_label_author'),
-                'custodian': gettext(
-                    'health_shared_record.msg_label_custodian'),
-                'date': gettext('health_shared_record.msg_label_date'),
-                'type': gettext('health_shared_record.msg_label_type'),
-                'confidentiality': gettext(
-                    'health_shared_record.msg_label_confidentiality'),
-                'version': gettext('health_shared_record.msg_label_version'),
-                'identifier': gettext(
-                    'health_shared_record.msg_label_identifier'),
-                })
+        Lang = Pool().get('ir.lang')
+        lang = Lang.get()
+        labels = {
+            name: gettext(f'health_shared_record.msg_label_{name}')
+            for name in cda_render.LABELS}
+        return cda_render.render_html(
+            self.content, labels, cda_render.Formats(lang.date))
 
 
 class DocumentReport(GuardedReport, Report):

@@ -8,12 +8,15 @@ from sql import Literal
 
 from trytond.i18n import gettext
 from trytond.model import ModelView, fields
-from trytond.pool import Pool
+from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Eval
+from trytond.tools import grouped_slice
 from trytond.transaction import Transaction, without_check_access
+from trytond.wizard import Button, StateTransition, StateView, Wizard
 
 from .common import (
-    REASON_LIMIT, StorableText, current_professional, has_words, send_email)
+    REASON_LIMIT, StorableText, clinic_timezone, current_professional,
+    has_words, send_email)
 from .exceptions import EmergencyAccessError
 from .guard import (
     actor, check_values, from_client, patient_in, write_denied)
@@ -124,3 +127,96 @@ class EmergencyAccess(StorableText, AppendOnly, ModelView):
                     reason=access.reason,
                     expires=access.expires.strftime('%Y-%m-%d %H:%M'))
             send_email(email, subject, body)
+
+
+class Patient(metaclass=PoolMeta):
+    __name__ = 'gnuhealth.patient'
+
+    shared_record_emergency_banner = fields.Function(
+        fields.Char(
+            "Emergency Access",
+            help="Says when you see this patient's record under an "
+            "emergency access you declared, and until when.",
+            states={'invisible': ~Eval('shared_record_emergency_banner')}),
+        'get_shared_record_emergency_banner')
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        cls._buttons.update({
+                'declare_emergency_access': {},
+                })
+
+    @classmethod
+    def get_shared_record_emergency_banner(cls, patients, name):
+        pool = Pool()
+        EmergencyAccess = pool.get('gnuhealth.shared_record.emergency_access')
+        Lang = pool.get('ir.lang')
+        professional = actor().professional
+        banners = dict.fromkeys(map(int, patients))
+        if professional < 0:
+            return banners
+        lang = Lang.get()
+        zone = clinic_timezone()
+        for sub_ids in grouped_slice(list(banners)):
+            for access in EmergencyAccess.search([
+                        ('patient', 'in', sub_ids),
+                        ('professional', '=', professional),
+                        ('valid', '=', True),
+                        ], order=[('expires', 'ASC')]):
+                if access.patient.shared_record_emergency_opposition:
+                    continue
+                expires = access.expires.replace(tzinfo=dt.timezone.utc)
+                if zone:
+                    expires = expires.astimezone(zone)
+                banners[access.patient.id] = gettext(
+                    'health_shared_record.msg_emergency_banner',
+                    expires=lang.strftime(
+                        expires, lang.date + ' %H:%M'))
+        return banners
+
+    @classmethod
+    @ModelView.button_action(
+        'health_shared_record.wizard_declare_emergency_access')
+    def declare_emergency_access(cls, patients):
+        pass
+
+
+class DeclareStart(ModelView):
+    "Declare Emergency Access"
+    __name__ = 'gnuhealth.shared_record.emergency_access.declare.start'
+
+    patient = fields.Many2One(
+        'gnuhealth.patient', "Patient", readonly=True, required=True)
+    reason = fields.Text(
+        "Reason", required=True,
+        help="Why the patient's masked documents must be seen now. The "
+        "patient is told, with this reason.")
+
+
+class Declare(Wizard):
+    "Declare Emergency Access"
+    __name__ = 'gnuhealth.shared_record.emergency_access.declare'
+
+    start = StateView(
+        'gnuhealth.shared_record.emergency_access.declare.start',
+        'health_shared_record.emergency_access_declare_start_view_form', [
+            Button("Cancel", 'end', 'tryton-cancel'),
+            Button("Declare", 'declare', 'tryton-ok', default=True),
+            ])
+    declare = StateTransition()
+
+    def default_start(self, fields):
+        return {'patient': self.record.id if self.record else None}
+
+    def transition_declare(self):
+        EmergencyAccess = Pool().get(
+            'gnuhealth.shared_record.emergency_access')
+        values = {'patient': self.record.id, 'reason': self.start.reason}
+        # The same checks as a client's creation, whoever calls
+        EmergencyAccess.guard_check_create([values], actor())
+        EmergencyAccess.create([values])
+        return 'end'
+
+    def end(self):
+        return 'reload'

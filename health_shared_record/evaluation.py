@@ -84,16 +84,20 @@ class PatientEvaluation(SharedRecordOrigin, metaclass=PoolMeta):
         return sections
 
     def _paragraphs(self, names):
+        """The paragraphs of the texts of names, each under the caption a
+        reader expects (None for the text that the section's title says)"""
         return [
-            cda.Paragraph(f'{field_label(self, n)}: {getattr(self, n)}')
-            for n in names if (getattr(self, n) or '').strip()]
+            cda.Paragraph(
+                getattr(self, n), label(caption) if caption else None)
+            for n, caption in names if (getattr(self, n) or '').strip()]
 
     def _reason_for_visit_section(self):
         return cda.Section(
             cda.section_code('29299-5'), label('reason_for_visit'),
             self._paragraphs([
-                    'chief_complaint', 'notes_complaint',
-                    'present_illness']))
+                    ('chief_complaint', None),
+                    ('notes_complaint', 'complaint_details'),
+                    ('present_illness', 'present_illness')]))
 
     def _vital_signs_section(self):
         rows, entries = [], []
@@ -144,13 +148,15 @@ class PatientEvaluation(SharedRecordOrigin, metaclass=PoolMeta):
 
     def _assessment_section(self):
         paragraphs = self._paragraphs([
-                'evaluation_summary', 'info_diagnosis', 'notes'])
+                ('evaluation_summary', None),
+                ('info_diagnosis', 'about_diagnosis'),
+                ('notes', 'notes')])
         if paragraphs:
             return cda.Section(
                 cda.section_code('51848-0'), label('assessment'), paragraphs)
 
     def _plan_section(self):
-        paragraphs = self._paragraphs(['directions'])
+        paragraphs = self._paragraphs([('directions', None)])
         if paragraphs:
             return cda.Section(
                 cda.section_code('18776-5'), label('plan_of_care'),

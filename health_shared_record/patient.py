@@ -39,6 +39,17 @@ class Patient(SharedRecordOrigin, metaclass=PoolMeta):
             help="The latest published patient summary."),
         'get_shared_record_summary')
 
+    shared_record_summary_reading = fields.One2Many(
+        'gnuhealth.shared_record.document', 'patient', "Summary to Read",
+        readonly=True,
+        filter=[
+            ('document_type.code', '=', SUMMARY_TYPE_CODE),
+            ('state', '=', 'published'),
+            ],
+        order=[('published_date', 'DESC'), ('id', 'DESC')],
+        help="The latest patient summary, to read in place; reading it "
+        "is in the access history.")
+
     @classmethod
     def __setup__(cls):
         super().__setup__()

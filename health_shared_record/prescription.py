@@ -57,8 +57,7 @@ class PrescriptionOrder(SharedRecordOrigin, metaclass=PoolMeta):
                         line.quantity or '', line.short_comment or '']
                     for line in lines])]
         if self.notes:
-            narrative.append(cda.Paragraph(
-                    f'{field_label(self, "notes")}: {self.notes}'))
+            narrative.append(cda.Paragraph(self.notes, label('notes')))
         return [cda.Section(
                 cda.section_code('10160-0'), label('prescribed_medications'),
                 narrative,

@@ -9,6 +9,7 @@ from collections import defaultdict
 
 import icalendar
 from sql import Literal
+from sql.aggregate import Max
 from sql.conditionals import Coalesce
 from sql.functions import CurrentTimestamp
 
@@ -427,6 +428,23 @@ class Reminder(Guarded, ModelSQL, ModelView):
         searcher='search_category')
     due_date = fields.Date("Due Date", required=True, readonly=True)
     state = fields.Selection(STATES, "State", required=True, readonly=True)
+    due = fields.Function(fields.Char(
+            "Due",
+            help="When to act: now for a reminder due or overdue, else "
+            "its due date."),
+        'get_due')
+    overdue_since = fields.Function(fields.Date(
+            "Overdue Since",
+            help="The due date of a reminder that is overdue."),
+        'get_overdue_since')
+    rule_name = fields.Function(
+        fields.Char("Prevention"), 'get_rule_name')
+    patient_age = fields.Function(
+        fields.Char("Age"), 'get_patient_age')
+    last_done = fields.Function(fields.Date(
+            "Last Done",
+            help="When the patient last had it, as the reminders say."),
+        'get_last_done')
     done_date = fields.Date(
         "Done On", readonly=True,
         help="When the vaccination, procedure or document that satisfies "
@@ -480,6 +498,64 @@ class Reminder(Guarded, ModelSQL, ModelView):
     @classmethod
     def search_category(cls, name, clause):
         return [('rule.category',) + tuple(clause[1:])]
+
+    @classmethod
+    def get_due(cls, reminders, name):
+        Lang = Pool().get('ir.lang')
+        lang = Lang.get()
+        today = clinic_today()
+        now = gettext('health_shared_record.msg_prevention_due_now')
+        due = {}
+        for reminder in reminders:
+            if reminder.state in {'done', 'dismissed'}:
+                due[reminder.id] = ''
+            elif (reminder.state == 'overdue'
+                    or reminder.due_date <= today):
+                due[reminder.id] = now
+            else:
+                due[reminder.id] = lang.strftime(reminder.due_date)
+        return due
+
+    def calendar_date(self):
+        """The day a calendar shows the reminder on: when it was done, its
+        due date when it is still to come, and else today, or the next
+        working day, never a day long past"""
+        if self.state == 'done' and self.done_date:
+            return self.done_date
+        today = clinic_today()
+        if self.due_date > today:
+            return self.due_date
+        if today.weekday() >= 5:
+            # Saturday or Sunday: Monday
+            return today + dt.timedelta(days=7 - today.weekday())
+        return today
+
+    def get_overdue_since(self, name):
+        return self.due_date if self.state == 'overdue' else None
+
+    def get_rule_name(self, name):
+        return self.rule.name
+
+    def get_patient_age(self, name):
+        return self.patient.age
+
+    @classmethod
+    def get_last_done(cls, reminders, name):
+        "The latest done date of the same rule for the same patient"
+        table = cls.__table__()
+        cursor = Transaction().connection.cursor()
+        keys = {(r.patient.id, r.rule.id) for r in reminders}
+        last = {}
+        for sub_patients in grouped_slice(list({p for p, _ in keys})):
+            cursor.execute(*table.select(
+                    table.patient, table.rule, Max(table.done_date),
+                    where=reduce_ids(table.patient, sub_patients)
+                    & (table.state == 'done'),
+                    group_by=[table.patient, table.rule]))
+            for patient, rule, done in cursor:
+                last[patient, rule] = to_date(done)
+        return {
+            r.id: last.get((r.patient.id, r.rule.id)) for r in reminders}
 
     def get_patient_field(self, name):
         doctor = self.patient.primary_care_doctor
@@ -964,7 +1040,7 @@ class CalendarReport(GuardedReport, Report):
                     reminder.patient.id, reminder.rule.code,
                     reminder.due_date.isoformat(), instance))
             event.add('dtstamp', dt.datetime.now(dt.timezone.utc))
-            event.add('dtstart', reminder.done_date or reminder.due_date)
+            event.add('dtstart', reminder.calendar_date())
             event.add('summary', '%s (%s)' % (
                     reminder.rule.name, states[reminder.state]))
             if reminder.rule.reminder_text:

@@ -61,6 +61,13 @@ class Document(metaclass=PoolMeta):
     hidden_now = fields.Function(
         fields.Boolean("Hidden from Patient Now"), 'get_hidden_now',
         searcher='search_hidden_now')
+    markers = fields.Function(
+        fields.Char(
+            "Markers",
+            help="What restricts the document: masked by the patient, kept "
+            "from the patient, very restricted, or seen under an emergency "
+            "access."),
+        'get_markers')
     access_logs = fields.One2Many(
         'gnuhealth.shared_record.access_log', 'document', "Access History",
         readonly=True)
@@ -215,6 +222,35 @@ class Document(metaclass=PoolMeta):
             ('patient_release_date', '<=', today),
             ]
 
+    @classmethod
+    def get_markers(cls, documents, name):
+        """The restrictions on each document, as the user who reads it is
+        concerned: the emergency marker for whom it lets see it"""
+        Professional = Pool().get('gnuhealth.healthprofessional')
+        user = Transaction().user
+        who = actor()
+        professional = (
+            Professional(who.professional) if who.professional >= 0 else None)
+        words = {
+            key: gettext(f'health_shared_record.msg_marker_{key}')
+            for key in ['masked', 'hidden', 'restricted', 'emergency']}
+        hidden = cls.get_hidden_now(documents, 'hidden_now')
+        markers = {}
+        for document in documents:
+            found = []
+            if document.masked:
+                found.append(words['masked'])
+            if hidden[document.id]:
+                found.append(words['hidden'])
+            if document.confidentiality == 'V':
+                found.append(words['restricted'])
+            if ((document.masked or document.confidentiality == 'V')
+                    and document.access_mode(user, professional)
+                    == 'emergency'):
+                found.append(words['emergency'])
+            markers[document.id] = ', '.join(found)
+        return markers
+
     def access_mode(self, user, professional):
         "On which ground the policy lets user see the document"
         patient = self.patient
@@ -258,13 +294,18 @@ class Document(metaclass=PoolMeta):
 
     @classmethod
     def _read_action(cls, fields_names):
-        "Whether a read opens or downloads the content of the documents"
+        """Whether a read downloads the content of the documents or opens
+        it in the client; reading sizes, as a client drawing a form does,
+        shows nothing of it"""
         context = Transaction().context
-        for name in ['content', 'attachment']:
-            if name in fields_names:
-                if context.get(f'{cls.__name__}.{name}') == 'size':
-                    return 'open'
-                return 'download'
+        for name, action in [
+                ('content', 'download'),
+                ('attachment', 'download'),
+                ('rendering', 'open'),
+                ]:
+            if (name in fields_names
+                    and context.get(f'{cls.__name__}.{name}') != 'size'):
+                return action
 
     @classmethod
     def export_data(cls, records, fields_names, header=False):

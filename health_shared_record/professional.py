@@ -18,7 +18,12 @@ class HealthProfessional(metaclass=PoolMeta):
         elif party.ref:
             identifiers.append(cda.Identifier(
                     configuration.patient_system, party.ref))
+        specialty = (
+            self.main_specialty.specialty if self.main_specialty else None)
         return cda.Person(
             identifiers=identifiers,
             given=party.name or '',
-            family=party.lastname or '')
+            family=party.lastname or '',
+            role=cda.Code(
+                specialty.code, f'{configuration.base_oid}.5',
+                specialty.name) if specialty and specialty.code else None)

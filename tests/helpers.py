@@ -477,7 +477,8 @@ def stored(model, domain, fields_names):
 def what_user_sees(document_ids, patient_id, config=None):
     """Return, for the current user, the titles of the documents that each
     path reveals: search, count, read, export, the patient's One2Many,
-    the readable rendering and the content download"""
+    the readable rendering, the content download and the document read
+    in place"""
     from proteus import Model, Report
     from trytond.exceptions import UserError
     from trytond.model.exceptions import AccessError
@@ -537,4 +538,11 @@ def what_user_sees(document_ids, patient_id, config=None):
         if content and content[0]['content']:
             downloaded.add(titles.get(document_id, f'hidden #{document_id}'))
     seen['download'] = downloaded
+    opened = set()
+    for document_id in document_ids:
+        content = attempt(lambda: Document._proxy.read(
+                [document_id], ['rendering'], context))
+        if content and content[0]['rendering']:
+            opened.add(titles.get(document_id, f'hidden #{document_id}'))
+    seen['open in place'] = opened
     return seen

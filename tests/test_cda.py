@@ -9,15 +9,14 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from health_shared_record import cda, cda_reader
+from health_shared_record import cda, cda_reader, cda_render
 from health_shared_record.document import loinc_check_digit
 
 from fuzz import documents
 from helpers import require_cda_schema
 
-LABELS = dict.fromkeys([
-        'patient', 'birth_date', 'author', 'custodian', 'date', 'type',
-        'confidentiality', 'version', 'identifier'], 'label')
+LABELS = dict.fromkeys(cda_render.LABELS, 'label') | {
+    'age': '%(age)s years', 'footer': 'Version %(version)s, %(date)s'}
 NASTY = [
     '<script>alert("x")</script> & </ClinicalDocument>',
     'null\x00 bell\x07 escape\x1b vertical\x0b form\x0c',
@@ -151,18 +150,61 @@ def test_any_text_gives_valid_xml(text):
     assert root.findtext('{urn:hl7-org:v3}title') == expected
     schema = require_cda_schema()
     assert cda.schema_errors(content, schema) == []
-    page = cda.render_html(content, LABELS)
+    page = cda_render.render_html(content, LABELS)
     etree.fromstring(page, parser=etree.HTMLParser())
     assert b'<script>' not in page
 
 
 def test_render_html_shows_header_and_narrative():
     content = cda.build(header(name='Ana <b>'), every_section('fatigue & thirst'))
-    page = cda.render_html(content, LABELS).decode('utf-8')
+    page = cda_render.render_html(content, LABELS).decode('utf-8')
     assert '<h1>Consult note</h1>' in page
     assert 'Ana &lt;b&gt;' in page
     assert 'fatigue &amp; thirst<br/>second line' in page
     assert '<td>120</td>' in page
+
+
+def test_the_rendering_is_a_document_a_doctor_would_sign():
+    """A letterhead with the institution's address and telephone, the
+    author with role and identifier, the patient with sex, birth date,
+    age and identifier, a footer with the version; dates as the reader's
+    language writes them"""
+    value = header()
+    value.custodian.telecom = 'tel:+33123456789'
+    value.custodian.address = cda.Address(
+        '12 rue des Lilas', '75011', 'Paris', 'France')
+    value.author.role = cda.Code('GP', '1.2.250.1.999.5', 'General practice')
+    value.version = 3
+    value.service_time = dt.datetime(2026, 10, 30, 14, 5)
+    plan = cda.Section(cda.section_code('18776-5'), 'Plan', [
+            cda.Paragraph('Fasting glucose in a week', 'Notes')])
+    content = cda.build(value, every_section('thirst') + [plan])
+    assert cda.schema_errors(content, require_cda_schema()) == []
+    labels = {name: name for name in cda_render.LABELS} | {
+        'age': '%(age)s ans', 'footer': 'Version %(version)s du %(date)s',
+        'female': 'femme'}
+    page = cda_render.render_html(
+        content, labels, cda_render.Formats('%d/%m/%Y')).decode()
+    tree = etree.fromstring(page, parser=etree.HTMLParser())
+    letterhead = ' '.join(tree.xpath('//header')[0].itertext())
+    assert 'Ana' in letterhead
+    assert '12 rue des Lilas, 75011 Paris, France' in letterhead
+    assert 'telephone +33123456789' in letterhead
+    rows = {
+        row.findtext('th'): row.findtext('td')
+        for row in tree.xpath('//table[@class="header"]/tr')}
+    assert rows['patient'] == (
+        'Ana Ana, femme, birth_date 29/02/1980 (46 ans), '
+        'identifier PUID-1, INS-NIR 280017512345678')
+    assert rows['author'] == (
+        'Claire Martin, General practice, RPPS 10101010101')
+    assert rows['date'] == '30/10/2026 14:05'
+    footer = ' '.join(tree.xpath('//footer')[0].itertext())
+    assert 'Version 3 du 02/11/2026 09:30' in footer
+    # A paragraph's caption is its heading, not a "Label:" in the text
+    assert '<b>Notes</b><br/>Fasting glucose in a week' in page
+    # Nothing of the CDA's raw codes in what a reader reads
+    assert 'mm[Hg]' not in page and 'Cel' not in ' '.join(tree.itertext())
 
 
 @pytest.mark.parametrize('payload', [
@@ -404,7 +446,7 @@ def test_times_are_written_in_the_clinic_zone():
         ' | //cda:observation/cda:effectiveTime/@value') == [
         '20261102103000+0100', '20261102103000+0100', '20261102103000+0100',
         '20260702003000+0200', '20261102100000+0100']
-    assert 'Date</th><td>2026-07-02 00:30' in cda.render_html(
+    assert 'Date</th><td>2026-07-02 00:30' in cda_render.render_html(
         content, LABELS | {'date': 'Date'}).decode()
 
 
@@ -474,3 +516,21 @@ def test_a_problem_has_its_onset_and_end():
         ('cm', 'cm'), ('%', '%'), ('kg/m2', 'kg/m²')])
 def test_units_as_people_read_them(unit, display):
     assert cda.unit_display(unit) == display
+
+
+@pytest.mark.parametrize('media_type, shown', [
+        ('application/pdf', '<embed type="application/pdf"'),
+        ('image/png', '<img '),
+        ('text/html', None),
+        ('image/svg+xml', None),
+        ])
+def test_the_rendering_embeds_only_files_that_run_no_script(
+        media_type, shown):
+    content = cda.build(header(), attachment=cda.Attachment(
+            b'<svg onload="alert(1)"><script>alert(1)</script></svg>',
+            media_type))
+    page = cda_render.render_html(content, LABELS).decode()
+    if shown:
+        assert shown in page
+    else:
+        assert 'data:' not in page and '<embed' not in page
