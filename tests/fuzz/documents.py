@@ -17,13 +17,12 @@ import random
 
 from lxml import etree
 
-from health_shared_record import cda, cda_reader
+from health_shared_record import cda, cda_reader, cda_render
 
 V3 = '{urn:hl7-org:v3}'
 XSI = 'http://www.w3.org/2001/XMLSchema-instance'
-LABELS = dict.fromkeys([
-        'patient', 'birth_date', 'author', 'custodian', 'date', 'type',
-        'confidentiality', 'version', 'identifier'], 'label')
+LABELS = dict.fromkeys(cda_render.LABELS, 'label') | {
+    'age': '%(age)s years', 'footer': 'Version %(version)s, %(date)s'}
 
 # What HL7 timestamps, integers and codes look like when they go wrong
 ODD_VALUES = [
@@ -379,6 +378,6 @@ def read(data):
             assert date is None or type(date) is dt.date, date
         assert entry.dose_number is None or 0 <= entry.dose_number < 1000
     # What the reader accepts is stored and shown to the doctor
-    page = cda.render_html(data, LABELS)
+    page = cda_render.render_html(data, LABELS)
     etree.fromstring(page, parser=etree.HTMLParser())
     return content
