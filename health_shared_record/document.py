@@ -729,8 +729,11 @@ class Document(StorableText, Guarded, Workflow, ModelSQL, ModelView):
                 language=configuration.document_language,
                 shared_record_timezone=zone.key if zone else ''):
             origins = cls.browse_origins(documents)
+            # The institutions and authors of a batch repeat: each is
+            # read once (its address, telephone and specialty)
+            known = {}
             contents = [
-                d.build_content(configuration, origins.get(d.origin))
+                d.build_content(configuration, origins.get(d.origin), known)
                 for d in documents]
         schema = cda_schema_path()
         if schema:
@@ -757,18 +760,20 @@ class Document(StorableText, Guarded, Workflow, ModelSQL, ModelView):
                 origins[record] = record
         return origins
 
-    def build_content(self, configuration, origin=None):
-        "Return the CDA XML of the document made from origin or its file"
-        header = self.cda_header(configuration)
+    def build_content(self, configuration, origin=None, known=None):
+        """Return the CDA XML of the document made from origin or its file;
+        known keeps the parties already read, for the next documents"""
+        header = self.cda_header(configuration, known)
         if origin:
             return cda.build(header, origin.get_shared_record_sections())
         return cda.build(header, attachment=cda.Attachment(
                 self.file, self.file_type))
 
-    def cda_header(self, configuration):
+    def custodian_organization(self, configuration):
+        "The institution that keeps the document, with its letterhead"
         party = self.institution.party
         address = party.addresses[0] if party.addresses else None
-        custodian = cda.Organization(
+        return cda.Organization(
             cda.Identifier(
                 configuration.institution_system, self.institution.code),
             self.institution.rec_name,
@@ -782,7 +787,17 @@ class Document(StorableText, Guarded, Workflow, ModelSQL, ModelView):
                 city=address.city or '',
                 country=address.country.name if address.country else '',
                 ) if address else None)
-        publisher = self.author.shared_record_person(configuration)
+
+    def cda_header(self, configuration, known=None):
+        known = {} if known is None else known
+        key = ('institution', self.institution.id)
+        if key not in known:
+            known[key] = self.custodian_organization(configuration)
+        custodian = known[key]
+        key = ('professional', self.author.id)
+        if key not in known:
+            known[key] = self.author.shared_record_person(configuration)
+        publisher = known[key]
         if self.origin:
             author, author_time = publisher, self.published_date
             author_organization = None
