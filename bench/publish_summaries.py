@@ -99,7 +99,7 @@ def setup(count):
     Vaccination.create([{
                 'patient': p, 'vaccine': m, 'dose': 1,
                 'date': dt.datetime(2024, 10, 1), 'vaccine_lot': 'L1',
-                'admin_route': 'im'}
+                'admin_route': 'im', 'state': 'done'}
             for p in patients for m in medicaments[2:]])
     return user.id, company.id, [p.id for p in patients]
 

@@ -244,6 +244,7 @@ def main(database, config_file, repository=None):
                 vaccine_lot='LOT-%05d' % rng.randint(1, 99999),
                 admin_route='im')
             vaccination.save()
+            vaccination.click('sign')
             if number == 1:
                 vaccination.click('publish_shared_record')
 
@@ -270,7 +271,10 @@ def main(database, config_file, repository=None):
         evaluation.click('end_evaluation')
         evaluation.click('publish_shared_record')
         if index % 6 == 1:
-            # A second version, as after correcting the note
+            # A second version, after completing the plan
+            evaluation.directions = (
+                (evaluation.directions or '') + '\nReview in two weeks.')
+            evaluation.save()
             evaluation.click('publish_shared_record')
 
         medicament, dose, unit, every = rng.choice(medicaments)

@@ -563,6 +563,16 @@ def _assigned_entity(out, person, organization=None):
     out.append('</assignedEntity>')
 
 
+def body(sections, zone=None):
+    """Return the structured body of the sections, as build writes it: two
+    versions whose bodies are equal say the same"""
+    out = ['<component><structuredBody>']
+    for section in sections or []:
+        _section(out, section, zone)
+    out.append('</structuredBody></component>')
+    return ''.join(out)
+
+
 def build(header, sections=None, attachment=None):
     "Return the CDA XML bytes of the header and the body"
     patient = header.patient
@@ -632,10 +642,7 @@ def build(header, sections=None, attachment=None):
             f'mediaType="{_a(attachment.media_type)}" representation="B64">'
             f'{data}</text></nonXMLBody></component>')
     else:
-        out.append('<component><structuredBody>')
-        for section in sections or []:
-            _section(out, section, zone)
-        out.append('</structuredBody></component>')
+        out.append(body(sections, zone))
     out.append('</ClinicalDocument>')
     return ''.join(out).encode('utf-8')
 

@@ -44,7 +44,14 @@ STYLE = (
 LABELS = [
     'patient', 'birth_date', 'author', 'custodian', 'date', 'type',
     'confidentiality', 'identifier', 'female', 'male', 'age', 'footer',
-    'telephone']
+    'telephone', 'attested_by', 'confidentiality_N', 'confidentiality_R',
+    'confidentiality_V']
+
+
+def confidentiality(code, labels):
+    "The confidentiality of code in the reader's words"
+    return labels.get(f'confidentiality_{code}') or CONFIDENTIALITY_NAMES.get(
+        code, '')
 
 
 def narrative_html(element):
@@ -209,6 +216,13 @@ def render_html(content, labels, formats=None):
         if organization and organization != custodian:
             described.append(organization)
         rows.append((labels['author'], ', '.join(filter(None, described))))
+    attester = find('legalAuthenticator/assignedEntity')
+    if attester is not None:
+        attester_name = name(attester.find(_q('assignedPerson/name')))
+        if attester_name and (author is None or attester_name != name(
+                    author.find(_q('assignedPerson/name')))):
+            rows.append((labels['attested_by'], ', '.join(filter(None, [
+                                attester_name, identifiers(attester)]))))
     rows.extend([
         (labels['date'], formats.ts(
                 find_attr('documentationOf/serviceEvent/effectiveTime/low',
@@ -217,8 +231,8 @@ def render_html(content, labels, formats=None):
                     'value')
                 or find_attr('effectiveTime', 'value'))),
         (labels['type'], code_name(find('code'))),
-        (labels['confidentiality'], CONFIDENTIALITY_NAMES.get(
-                find_attr('confidentialityCode', 'code'), '')),
+        (labels['confidentiality'], confidentiality(
+                find_attr('confidentialityCode', 'code'), labels)),
         ])
     for label, value in rows:
         if value:

@@ -193,6 +193,10 @@ class SharedRecordOrigin:
     versioning belong to the document."""
     __slots__ = ()
     shared_record_type_code = None
+    # The document fields that make a new version when they change, with
+    # the body: a summary, dated when published, changes by its content
+    shared_record_versioned_fields = (
+        'title', 'effective_date', 'institution', 'author')
 
     shared_record_documents = fields.One2Many(
         'gnuhealth.shared_record.document', 'origin', "Shared Documents",
@@ -226,7 +230,13 @@ class SharedRecordOrigin:
         return {
             'document_type': document_type,
             'title': document_type.name,
+            'author': self.get_shared_record_author(),
             }
+
+    def get_shared_record_author(self):
+        """The health professional who did the act the record tells of;
+        None for the publisher"""
+        return None
 
     def get_shared_record_sections(self):
         "Return the cda.Section list of the document body"

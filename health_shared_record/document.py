@@ -25,16 +25,17 @@ from trytond.tools import grouped_slice
 from trytond.transaction import Transaction
 from trytond.wizard import Button, StateTransition, StateView, Wizard
 
-from . import cda, cda_render
+from . import cda, cda_render, versioning
 from .common import (
     EARLIEST_CARE, REASON_LIMIT, TITLE_LIMIT, StorableText,
     check_plausible_date, clinic_timezone, current_professional, has_words,
+    local_date,
     selection_label)
 from .guard import (
     Guarded, GuardedReport, actor, check_values, write_denied)
 from .exceptions import (
     DocumentFrozenError, DocumentTypeError, FileError, PublishError,
-    WithdrawError)
+    PublishWarning, WithdrawError)
 
 LOINC_CODE = re.compile(r'^(\d{1,7})-(\d)$')
 
@@ -194,10 +195,17 @@ class Document(StorableText, Guarded, Workflow, ModelSQL, ModelView):
     author = fields.Many2One(
         'gnuhealth.healthprofessional', "Author", readonly=True,
         ondelete='RESTRICT',
-        help="The health professional who published the document.")
+        help="The health professional who did the act the document tells "
+        "of (the nurse who vaccinated, the doctor who examined); for a "
+        "summary or a file from outside, who published it.")
     author_name = fields.Char(
         "Author Name", readonly=True,
         help="The author's name as the published document gives it.")
+    publisher = fields.Many2One(
+        'gnuhealth.healthprofessional', "Published By", readonly=True,
+        ondelete='RESTRICT',
+        help="The health professional who published the document and "
+        "attests it (its legal authenticator).")
     institution = fields.Many2One(
         'gnuhealth.institution', "Institution", ondelete='RESTRICT',
         states={
@@ -238,6 +246,9 @@ class Document(StorableText, Guarded, Workflow, ModelSQL, ModelView):
             'gnuhealth.shared_record.document', "Replaced By"),
         'get_replaced_by')
     published_date = fields.DateTime("Published", readonly=True)
+    changes = fields.Text(
+        "What Changed", readonly=True,
+        help="What this version changes in the version it replaces.")
     file = fields.Binary(
         "File", filename='file_name',
         states={
@@ -338,8 +349,17 @@ class Document(StorableText, Guarded, Workflow, ModelSQL, ModelView):
         Party = pool.get('party.party')
         table_h = cls.__table_handler__(module)
         fill_author_name = not table_h.column_exist('author_name')
+        fill_publisher = not table_h.column_exist('publisher')
 
         super().__register__(module)
+
+        # Migration from 0.2.0, whose author was whoever published
+        if fill_publisher:
+            table = cls.__table__()
+            cursor = Transaction().connection.cursor()
+            cursor.execute(*table.update(
+                    [table.publisher], [table.author],
+                    where=table.author != Null))
 
         # Migration from 0.1.0, which published documents without the
         # author's name that the lists show and the repository receives:
@@ -553,7 +573,8 @@ class Document(StorableText, Guarded, Workflow, ModelSQL, ModelView):
         for name in [
                 'unique_id', 'set_id', 'version', 'content', 'sha256',
                 'size', 'replaces', 'published_date', 'author', 'author_name',
-                'withdrawal_reason', 'withdrawn_by', 'withdrawal_date',
+                'publisher', 'changes', 'withdrawal_reason', 'withdrawn_by',
+                'withdrawal_date',
                 'origin']:
             default.setdefault(name, None)
         for name, field in cls._fields.items():
@@ -619,9 +640,14 @@ class Document(StorableText, Guarded, Workflow, ModelSQL, ModelView):
             document.create_uid and document.create_uid.id == actor.user)
 
     def may_withdraw(self, actor):
-        "Whether actor may withdraw the document: its author, or an officer"
-        return actor.root or actor.officer or (
-            self.author is not None and self.author.id == actor.professional)
+        """Whether actor may withdraw the document: its author or its
+        publisher, or an officer"""
+        return actor.root or actor.officer or self.is_by(actor.professional)
+
+    def is_by(self, professional):
+        "Whether professional (an id) wrote or published the document"
+        return professional is not None and professional in {
+            p.id for p in (self.author, self.publisher) if p is not None}
 
     @classmethod
     @ModelView.button
@@ -634,7 +660,7 @@ class Document(StorableText, Guarded, Workflow, ModelSQL, ModelView):
         pool = Pool()
         Configuration = pool.get('gnuhealth.shared_record.configuration')
         configuration = Configuration(1)
-        author = current_professional()
+        publisher = current_professional()
         cls.check_publishable(documents)
         replaced = [d.replaces for d in documents if d.replaces]
         # No lock: two publications replacing the same version both write
@@ -645,8 +671,12 @@ class Document(StorableText, Guarded, Workflow, ModelSQL, ModelView):
         cls.check_replaceable(documents)
         now = dt.datetime.now()
         for document in documents:
-            document.author = author
-            document.author_name = author.rec_name
+            # The author of the act, when publishing a record; else the
+            # publisher, who writes a summary or adds a file
+            if document.author is None:
+                document.author = publisher
+            document.author_name = document.author.rec_name
+            document.publisher = publisher
             document.published_date = now
             document.unique_id = configuration.new_unique_id()
             if document.replaces:
@@ -724,10 +754,7 @@ class Document(StorableText, Guarded, Workflow, ModelSQL, ModelView):
         # publishes: the origins are read again in that language, in one
         # list per model so that each field is read for all at once.
         # Times are told in the clinic's zone, looked up once.
-        zone = clinic_timezone()
-        with Transaction().set_context(
-                language=configuration.document_language,
-                shared_record_timezone=zone.key if zone else ''):
+        with cls.document_context(configuration):
             origins = cls.browse_origins(documents)
             # The institutions and authors of a batch repeat: each is
             # read once (its address, telephone and specialty)
@@ -794,12 +821,16 @@ class Document(StorableText, Guarded, Workflow, ModelSQL, ModelView):
         if key not in known:
             known[key] = self.custodian_organization(configuration)
         custodian = known[key]
-        key = ('professional', self.author.id)
-        if key not in known:
-            known[key] = self.author.shared_record_person(configuration)
-        publisher = known[key]
+
+        def person(professional):
+            key = ('professional', professional.id)
+            if key not in known:
+                known[key] = professional.shared_record_person(configuration)
+            return known[key]
+        publisher = person(self.publisher)
         if self.origin:
-            author, author_time = publisher, self.published_date
+            # Who did the act wrote it; who published it attests it
+            author, author_time = person(self.author), self.published_date
             author_organization = None
         else:
             # An external file is the work of whoever wrote it, known or
@@ -882,16 +913,32 @@ class Document(StorableText, Guarded, Workflow, ModelSQL, ModelView):
                             ], order=[]):
                     current[str(document.origin)] = document.id
         current = {o: cls(i) for o, i in current.items()}
-        # Titles in the clinic's language, whoever publishes
-        language = Configuration(1).document_language
-        with Transaction().set_context(language=language):
+        configuration = Configuration(1)
+        # Titles and bodies in the clinic's language, whoever publishes
+        with cls.document_context(configuration):
+            zone = clinic_timezone()
             localized = Origin.browse(records)
             values_list = [
                 r.get_shared_record_values(DocumentType(document_type.id))
                 for r in localized]
-        to_publish = []
-        for record, values in zip(records, values_list):
+            # A record published before makes a new version only when
+            # what it says changed
+            new_bodies = {
+                r: cda.body(r.get_shared_record_sections(), zone)
+                for r in localized if str(r) in current}
+        old_bodies = versioning.bodies(list(current.values()))
+        to_publish, unchanged = [], []
+        for record, localized_record, values in zip(
+                records, localized, values_list):
             previous = current.get(str(record))
+            if previous:
+                values['changes'] = versioning.changes(
+                    previous, old_bodies[previous],
+                    new_bodies[localized_record], values,
+                    Origin.shared_record_versioned_fields)
+                if not values['changes']:
+                    unchanged.append(previous)
+                    continue
             if not values.get('institution'):
                 values['institution'] = cls.default_institution()
             document = cls(**values)
@@ -900,9 +947,40 @@ class Document(StorableText, Guarded, Workflow, ModelSQL, ModelView):
             if previous:
                 document.confidentiality = previous.confidentiality
             to_publish.append(document)
+        if unchanged:
+            cls.check_unchanged(unchanged, to_publish)
         cls.save(to_publish)
         cls.publish(to_publish)
         return to_publish
+
+    @classmethod
+    def document_context(cls, configuration):
+        """The context documents are written in: the clinic's language and
+        time zone, whoever publishes"""
+        zone = clinic_timezone()
+        return Transaction().set_context(
+            language=configuration.document_language,
+            shared_record_timezone=zone.key if zone else '')
+
+    @classmethod
+    def check_unchanged(cls, unchanged, to_publish):
+        """Say that the records of the unchanged versions get no new one:
+        an error when nothing else is published, else a warning to go on"""
+        pool = Pool()
+        Lang = pool.get('ir.lang')
+        Warning = pool.get('res.user.warning')
+        document = unchanged[0]
+        message = gettext(
+            'health_shared_record.msg_publish_unchanged',
+            document=document.rec_name, version=document.version,
+            date=Lang.get().strftime(local_date(document.published_date)),
+            count=len(unchanged))
+        if not to_publish:
+            raise PublishError(message)
+        key = 'shared_record_unchanged.%s' % hashlib.sha256(','.join(
+                sorted(str(d.id) for d in unchanged)).encode()).hexdigest()
+        if Warning.check(key):
+            raise PublishWarning(key, message)
 
     def render_html(self):
         "Return a readable HTML rendering of the published content"

@@ -5,7 +5,7 @@ from trytond.pool import PoolMeta
 from trytond.pyson import Eval
 
 from . import cda
-from .common import SharedRecordOrigin, field_label, label
+from .common import SharedRecordOrigin, field_label, label, local_date
 from .condition import PRELIMINARY_DIAGNOSIS, problem
 from .exceptions import PublishError
 
@@ -59,6 +59,9 @@ class PatientEvaluation(SharedRecordOrigin, metaclass=PoolMeta):
             or self.secondary_conditions
             or self.diagnostic_hypothesis
             or any(getattr(self, f) for f, *_ in VITAL_SIGNS))
+
+    def get_shared_record_author(self):
+        return self.signed_by or self.healthprof
 
     def get_shared_record_values(self, document_type):
         values = super().get_shared_record_values(document_type)
@@ -145,6 +148,38 @@ class PatientEvaluation(SharedRecordOrigin, metaclass=PoolMeta):
                         [label('role'), label('code'), label('condition')],
                         rows)],
                 entries)
+
+    @classmethod
+    def shared_record_summary_problems(cls, patient, recorded):
+        """The main diagnoses of patient's finished consultations that
+        GNU Health's list of conditions (recorded, the pathologies it
+        has, active or healed) leaves out: a main condition found at a
+        consultation is an active problem unless recorded otherwise.
+        Return the evaluation that found each last, the oldest first"""
+        found = {}
+        for evaluation in cls.search([
+                    ('patient', '=', patient.id),
+                    ('state', 'in', list(PUBLISHABLE_STATES)),
+                    ('diagnosis', '!=', None),
+                    ('diagnosis', 'not in', list(recorded)),
+                    ], order=[('evaluation_start', 'ASC'), ('id', 'ASC')]):
+            found[evaluation.diagnosis] = evaluation
+        return sorted(found.values(), key=lambda e: e.evaluation_start)
+
+    def shared_record_summary_row(self):
+        "The summary's problem row of the evaluation's main diagnosis"
+        return [
+            self.diagnosis.code,
+            self.diagnosis.name,
+            local_date(self.evaluation_start),
+            '',
+            label('found_at_consultation'),
+            ]
+
+    def shared_record_summary_problem(self):
+        return problem(
+            self.diagnosis, cda.Interval(local_date(self.evaluation_start)),
+            status='active')
 
     def _assessment_section(self):
         paragraphs = self._paragraphs([

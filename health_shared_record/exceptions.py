@@ -1,6 +1,6 @@
 # This file is part of health_shared_record.  Licensed under the GNU General
 # Public License v3 or later; see the COPYING file at the top of the project.
-from trytond.exceptions import UserError
+from trytond.exceptions import UserError, UserWarning
 from trytond.model.exceptions import AccessError, ValidationError
 
 
@@ -13,6 +13,10 @@ class DocumentTypeError(ValidationError):
 
 
 class PublishError(UserError):
+    pass
+
+
+class PublishWarning(UserWarning):
     pass
 
 

@@ -17,6 +17,7 @@ SUMMARY_TYPE_CODE = '60591-5'
 class Patient(SharedRecordOrigin, metaclass=PoolMeta):
     __name__ = 'gnuhealth.patient'
     shared_record_type_code = SUMMARY_TYPE_CODE
+    shared_record_versioned_fields = ('title', 'institution')
 
     shared_documents = fields.One2Many(
         'gnuhealth.shared_record.document', 'patient', "Shared Documents",
@@ -122,25 +123,30 @@ class Patient(SharedRecordOrigin, metaclass=PoolMeta):
         Disease = pool.get('gnuhealth.patient.disease')
         Medication = pool.get('gnuhealth.patient.medication')
         Vaccination = pool.get('gnuhealth.vaccination')
+        Evaluation = pool.get('gnuhealth.patient.evaluation')
         problems = [
             d for d in self.diseases if d.is_active and not d.is_allergy]
+        found = Evaluation.shared_record_summary_problems(
+            self, {d.pathology.id for d in self.diseases})
         allergies = [d for d in self.diseases if d.is_allergy and d.is_active]
         medications = [m for m in self.medications if m.is_active]
         vaccinations = sorted(
-            self.vaccinations, key=lambda v: v.date or dt.datetime.min)
+            (v for v in self.vaccinations if v.is_done_for_shared_record()),
+            key=lambda v: v.date or dt.datetime.min)
 
-        def table(Model, records):
-            if not records:
+        def table(Model, records, more_rows=()):
+            rows = [r.shared_record_row() for r in records] + list(more_rows)
+            if not rows:
                 return [cda.Paragraph(label('no_information'))]
-            return [cda.Table(
-                    Model.shared_record_headers(),
-                    [r.shared_record_row() for r in records])]
+            return [cda.Table(Model.shared_record_headers(), rows)]
 
         return [
             cda.Section(
                 cda.section_code('11450-4'), label('active_problems'),
-                table(Disease, problems),
-                [d.shared_record_problem() for d in problems]),
+                table(Disease, problems,
+                    [e.shared_record_summary_row() for e in found]),
+                [d.shared_record_problem() for d in problems]
+                + [e.shared_record_summary_problem() for e in found]),
             cda.Section(
                 cda.section_code('48765-2'), label('allergies'),
                 table(Disease, allergies),

@@ -33,6 +33,9 @@ class PrescriptionOrder(SharedRecordOrigin, metaclass=PoolMeta):
                         'health_shared_record.msg_prescription_empty',
                         prescription=prescription.rec_name))
 
+    def get_shared_record_author(self):
+        return self.healthprof
+
     def get_shared_record_values(self, document_type):
         values = super().get_shared_record_values(document_type)
         values.update({

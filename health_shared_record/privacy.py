@@ -170,7 +170,9 @@ class Document(metaclass=PoolMeta):
         block = Block.__table__()
         access = Access.__table__()
         professional = actor.professional
-        author = table.author == professional
+        # Who wrote or published a document sees it
+        author = (table.author == professional) | (
+            table.publisher == professional)
         emergency = ~is_true(patient.shared_record_emergency_opposition) & (
             Exists(access.select(Literal(1), where=(
                         (access.patient == patient.id)
@@ -257,7 +259,7 @@ class Document(metaclass=PoolMeta):
         if patient.is_user(user):
             return 'patient'
         if professional:
-            if self.author == professional:
+            if self.is_by(getattr(professional, 'id', professional)):
                 return 'author'
             if patient.primary_care_doctor == professional:
                 return 'treating'
@@ -403,7 +405,7 @@ class Document(metaclass=PoolMeta):
         Consent = pool.get('gnuhealth.shared_record.consent')
         professional = current_professional()
         for document in documents:
-            if document.author != professional:
+            if not document.is_by(professional.id):
                 raise PrivacyError(gettext(
                         'health_shared_record.msg_release_not_author',
                         document=document.rec_name))

@@ -1,10 +1,13 @@
 # This file is part of health_shared_record.  Licensed under the GNU General
 # Public License v3 or later; see the COPYING file at the top of the project.
+from trytond.i18n import gettext
 from trytond.pool import PoolMeta
+from trytond.pyson import Eval
 
 from . import cda
 from .common import (
     SharedRecordOrigin, field_label, label, local_date, selection_label)
+from .exceptions import PublishError
 
 # GNU Health's routes of vaccine administration in HL7 RouteOfAdministration
 ROUTES = {
@@ -23,6 +26,30 @@ ROUTES = {
 class Vaccination(SharedRecordOrigin, metaclass=PoolMeta):
     __name__ = 'gnuhealth.vaccination'
     shared_record_type_code = '87273-9'
+
+    @classmethod
+    def publish_shared_record_states(cls):
+        return {
+            'invisible': Eval('state') == 'in_progress',
+            'depends': ['state'],
+            }
+
+    @classmethod
+    def check_shared_record(cls, vaccinations):
+        "A vaccination is published once the nurse has signed it, done"
+        for vaccination in vaccinations:
+            if not vaccination.is_done_for_shared_record():
+                raise PublishError(gettext(
+                        'health_shared_record.msg_vaccination_not_done',
+                        vaccine=vaccination.vaccine.rec_name,
+                        date=local_date(vaccination.date)))
+
+    def is_done_for_shared_record(self):
+        "Signed done, or recorded before GNU Health had the state"
+        return self.state != 'in_progress'
+
+    def get_shared_record_author(self):
+        return self.signed_by or self.healthprof
 
     def get_shared_record_values(self, document_type):
         values = super().get_shared_record_values(document_type)

@@ -72,6 +72,7 @@ def setup(url, given, family, national_id, dob):
     vaccination.dose = 1
     vaccination.vaccine_lot = 'LOT-88'
     vaccination.save()
+    vaccination.click('sign')
     return {'patient': patient.id}
 
 

@@ -273,6 +273,27 @@ def test_doctor_publishes_an_evaluation_and_reads_it(login):
         'tbody tr:visible')
     expect(versions.first).to_be_visible()
     published = versions.count()
+    # Nothing changed since it was published: a message says so, and no
+    # new version is made
+    hugo.button('Publish to Shared Record')
+    unchanged = hugo.page.locator(
+        '.modal-dialog:visible', has_text='has not changed')
+    expect(unchanged).to_be_visible()
+    hugo.shoot('evaluation-unchanged')
+    unchanged.locator('button:visible').last.click()
+    hugo.idle()
+    expect(versions).to_have_count(published)
+    # The doctor completes the plan (here over JSON-RPC, as the form's
+    # field would), and publishes a new version, which says what changed
+    evaluation = int(re.search(r'/(\d+)$', hugo.page.url).group(1))
+    plan, = hugo.server.rpc(
+        'hugo', 'model.gnuhealth.patient.evaluation.read', [evaluation],
+        ['directions'])
+    hugo.server.rpc(
+        'hugo', 'model.gnuhealth.patient.evaluation.write', [evaluation],
+        {'directions': (plan['directions'] or '') + '\nSpirometry.'})
+    hugo.tab.locator('[title="Reload/Undo"]').first.click()
+    hugo.idle()
     hugo.button('Publish to Shared Record')
     expect(versions).to_have_count(published + 1)
     hugo.shoot('evaluation-published')
@@ -292,6 +313,10 @@ def test_doctor_publishes_an_evaluation_and_reads_it(login):
     expect(reading.locator('h2').first).to_be_visible()
     expect(reading.locator('footer')).to_contain_text(
         re.compile(r'Version \d'))
+    hugo.page_tab('Versions')
+    expect(hugo.tab.locator('textarea:visible').first).to_have_value(
+        re.compile('Plan of care'))
+    hugo.page_tab('Document')
     with hugo.page.expect_download() as download:
         hugo.toolbar('Print report', 'Readable Document')
     html = pathlib.Path(download.value.path()).read_text(encoding='utf-8')

@@ -176,6 +176,10 @@ def test_the_rendering_is_a_document_a_doctor_would_sign():
     value.author.role = cda.Code('GP', '1.2.250.1.999.5', 'General practice')
     value.version = 3
     value.service_time = dt.datetime(2026, 10, 30, 14, 5)
+    # The colleague who published attests what the doctor wrote
+    value.legal_authenticator = cda.Person(
+        [cda.Identifier('1.2.250.1.71.4.2.1', '20202020202')],
+        given='Hugo', family='Lefebvre')
     plan = cda.Section(cda.section_code('18776-5'), 'Plan', [
             cda.Paragraph('Fasting glucose in a week', 'Notes')])
     content = cda.build(value, every_section('thirst') + [plan])
@@ -199,6 +203,9 @@ def test_the_rendering_is_a_document_a_doctor_would_sign():
     assert rows['author'] == (
         'Claire Martin, General practice, RPPS 10101010101')
     assert rows['date'] == '30/10/2026 14:05'
+    assert rows['attested_by'] == 'Hugo Lefebvre, RPPS 20202020202'
+    # The confidentiality in the reader's words, not the code's
+    assert rows['confidentiality'] == 'confidentiality_N'
     footer = ' '.join(tree.xpath('//footer')[0].itertext())
     assert 'Version 3 du 02/11/2026 09:30' in footer
     # A paragraph's caption is its heading, not a "Label:" in the text

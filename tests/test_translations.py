@@ -9,6 +9,7 @@ import polib
 from trytond.i18n import gettext
 from trytond.pool import Pool
 from trytond.tests.test_tryton import activate_module, with_transaction
+from trytond.transaction import Transaction
 
 from helpers import ROOT, module_catalogue
 
@@ -58,3 +59,28 @@ class TranslationsTestCase(unittest.TestCase):
             gettext(message, 'es', document='CR'),
             'Indique por qué se retira el documento «CR»: '
             'rellene primero el motivo de la retirada.')
+
+    @with_transaction()
+    def test_document_forms_label_each_field_once(self):
+        "No two fields of a document form read the same, in any language"
+        from lxml import etree
+        pool = Pool()
+        Lang = pool.get('ir.lang')
+        Document = pool.get('gnuhealth.shared_record.document')
+        Lang.load_translations(Lang.search([('code', 'in', LANGUAGES)]))
+        for language in ['en'] + LANGUAGES:
+            with self.subTest(language=language), \
+                    Transaction().set_context(language=language):
+                view = Document.fields_view_get(None, 'form')
+                arch = etree.fromstring(view['arch'])
+                labels = {}
+                for node in arch.iter('label', 'page'):
+                    name = node.get('name')
+                    if name not in view['fields']:
+                        continue
+                    string = node.get('string') or (
+                        view['fields'][name]['string'])
+                    labels.setdefault(string.strip().lower(), set()).add(name)
+                self.assertGreater(len(labels), 10)
+                self.assertEqual(
+                    {s: n for s, n in labels.items() if len(n) > 1}, {})
