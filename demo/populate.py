@@ -251,10 +251,10 @@ def main(database, config_file, language='fr', repository=None):
     rng = random.Random(2026)
 
     Lang = Model.get('ir.lang')
-    for code in ['fr', 'es']:
-        lang, = Lang.find([('code', '=', code)])
-        lang.translatable = True
-        lang.save()
+    lang, = Lang.find([('code', '=', language)])
+    if not lang.translatable:
+        # trytond-admin was not told to load it (bin/demo tells it)
+        lang.click('load_translations')
     User = Model.get('res.user')
     admin, = User.find([('login', '=', 'admin')])
     admin.password = PASSWORD
@@ -268,7 +268,7 @@ def main(database, config_file, language='fr', repository=None):
     configuration.national_identifier_system = '1.2.250.1.213.1.4.8'
     # The documents are written in the clinic's language, whoever
     # publishes them
-    configuration.language, = Lang.find([('code', '=', language)])
+    configuration.language = lang
     # Every document published below goes to the repository, if any
     configuration.repository_url = repository
     configuration.save()
@@ -300,7 +300,6 @@ def main(database, config_file, language='fr', repository=None):
         vaccines.append(create_medicament(name['en'], atc, vaccine=True))
         in_french(vaccines[-1].product.template, name=name['fr'])
     pharmacy = Pharmacy(medicaments)
-    lang, = Lang.find([('code', '=', language)])
 
     patients, visits, deck = [], [], []
     for index, family in enumerate(FAMILY_NAMES):
