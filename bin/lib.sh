@@ -147,3 +147,22 @@ ensure_postgresql() {
         -o "-p $port -k /tmp -c listen_addresses=127.0.0.1" start >/dev/null
     PG_URI="postgresql://postgres@127.0.0.1:$port/"
 }
+
+# LibreOffice, with which trytond converts GNU Health's own reports
+# (prescriptions, certificates, the patient's card) to PDF to print them;
+# Writer without its desktop interface, from Debian's packages.  Without it
+# everything else works, so it is only said when it cannot be installed.
+ensure_libreoffice() {
+    command -v soffice >/dev/null && return
+    if command -v apt-get >/dev/null \
+            && { [ "$(id -u)" = 0 ] || command -v sudo >/dev/null; }; then
+        say "Installing LibreOffice Writer from Debian's packages (for GNU Health's reports)"
+        as_root apt-get update -qq || true
+        DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq \
+            --no-install-recommends libreoffice-writer-nogui \
+            fonts-dejavu-core >/dev/null || true
+    fi
+    command -v soffice >/dev/null || say "No LibreOffice (soffice): GNU" \
+        "Health's own reports will not print; install Debian's" \
+        "libreoffice-writer-nogui (or any LibreOffice with soffice)"
+}

@@ -3,13 +3,16 @@
 # Public License v3 or later; see the COPYING file at the top of the project.
 """Fill a fresh database with a small clinic that shows every feature of
 the shared record: professionals with logins, patients with evaluations,
-vaccinations and prescriptions, and the documents published from them."""
+vaccinations and prescriptions, and the documents published from them.
+The clinic is in Lyon; --lang says the language its users and documents
+speak (French unless told)."""
 import argparse
 import datetime as dt
 from collections import Counter
 import pathlib
 import random
 import sys
+from zoneinfo import ZoneInfo
 
 from proteus import Model, Report, Wizard
 from proteus import config as proteus_config
@@ -18,70 +21,55 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / 'tests')
 from helpers import (  # noqa: E402
     PASSWORD, create_medicament, create_pathology, create_patient,
     create_professional, create_user, setup_clinic)
+from clinic import (  # noqa: E402
+    ALLERGIES, CLINIC, CONDITIONS, DOSAGE_HOURS, FAMILY_NAMES, GIVEN_NAMES,
+    LANGUAGES, LONG_TERM, MEDICAMENTS, PATHOLOGIES, TEXTS, TIMEZONE, VACCINES,
+    VISITS, T)
 
 TODAY = dt.date.today()
+ZONE = ZoneInfo(TIMEZONE)
 PATIENT_LOGINS = {}
-CONDITIONS = [
-    ('E11', 'Type 2 diabetes mellitus'),
-    ('I10', 'Essential (primary) hypertension'),
-    ('J45', 'Asthma'),
-    ('J44', 'Chronic obstructive pulmonary disease'),
-    ('I50', 'Heart failure'),
-    ('N18.3', 'Chronic kidney disease, stage 3'),
-    ('E78.5', 'Hyperlipidaemia'),
-    ('F32', 'Depressive episode'),
-    ('M54.5', 'Low back pain'),
-    ('K21.9', 'Gastro-oesophageal reflux disease'),
-    ]
-ALLERGIES = [
-    ('Z88.0', 'Allergy status to penicillin', 'da'),
-    ('Z91.010', 'Allergy to peanuts', 'fa'),
-    ]
-COMPLAINTS = [
-    'Follow-up of blood pressure', 'Persistent cough', 'Fatigue and thirst',
-    'Back pain after lifting', 'Renewal of treatment', 'Shortness of breath',
-    'Heartburn after meals', 'Low mood and poor sleep',
-    ]
-MEDICAMENTS = [
-    ('Metformin 850 mg', 'A10BA02', 850, 'mg', 12),
-    ('Amlodipine 5 mg', 'C08CA01', 5, 'mg', 24),
-    ('Salbutamol 100 µg inhaler', 'R03AC02', 200, 'ug', 6),
-    ('Atorvastatin 20 mg', 'C10AA05', 20, 'mg', 24),
-    ('Omeprazole 20 mg', 'A02BC01', 20, 'mg', 24),
-    ('Paracetamol 1 g', 'N02BE01', 1000, 'mg', 8),
-    ('Amoxicillin 1 g', 'J01CA04', 1000, 'mg', 8),
-    ]
-VACCINES = [
-    ('Boostrix Tetra (dTcaP)', 'J07CA02'),
-    ('Revaxis (dTP)', 'J07CA01'),
-    ('Influvac Tetra (influenza)', 'J07BB02'),
-    ('Prevenar 20 (pneumococcal)', 'J07AL02'),
-    ('Shingrix (zoster)', 'J07BK03'),
-    ]
-GIVEN_NAMES = {
-    'f': ['Lucie', 'Camille', 'Léa', 'Manon', 'Chloé', 'Inès', 'Sarah',
-        'Jeanne', 'Alice', 'Louise', 'Nadia', 'Fatou'],
-    'm': ['Hugo', 'Lucas', 'Nathan', 'Karim', 'Louis', 'Jules', 'Gabriel',
-        'Arthur', 'Mathis', 'Yanis', 'Pierre', 'Omar'],
-    }
-FAMILY_NAMES = [
-    'Bernard', 'Dubois', 'Thomas', 'Robert', 'Richard', 'Petit', 'Durand',
-    'Leroy', 'Moreau', 'Simon', 'Laurent', 'Lefèvre', 'Michel', 'García',
-    'David', 'Bertrand', 'Roux', 'Vincent', 'Fournier', 'Morel', 'Girard',
-    'André', 'Mercier', 'Blanc',
-    ]
-# A one-page PDF, the smallest a viewer shows: a scanned letter stand-in
-LETTER_PDF = b"""%PDF-1.4
-1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj
-2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj
-3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 595 842]/Contents 4 0 R/Resources<</Font<</F1 5 0 R>>>>>>endobj
-4 0 obj<</Length 88>>stream
-BT /F1 18 Tf 72 760 Td (Cardiology consultation: no ischaemia on stress test.) Tj ET
-endstream endobj
-5 0 obj<</Type/Font/Subtype/Type1/BaseFont/Helvetica>>endobj
-trailer<</Root 1 0 R>>
-%%EOF
-"""
+# The demo's language, set by main
+LANGUAGE = 'fr'
+ADDENDUM = T('Addendum: blood tests prescribed before the next visit.',
+    'Complément : bilan sanguin prescrit avant la prochaine consultation.')
+
+
+def say(text):
+    "The text in the demo's language"
+    return text[LANGUAGE]
+
+
+def at(day, hour, minute=0):
+    "The time, as the database keeps it (UTC), of hour:minute at the clinic"
+    return dt.datetime.combine(day, dt.time(hour, minute), ZONE).astimezone(
+        dt.timezone.utc).replace(tzinfo=None)
+
+
+def working_day(days_ago):
+    day = TODAY - dt.timedelta(days=days_ago)
+    while day.weekday() >= 5:
+        day -= dt.timedelta(days=1)
+    return day
+
+
+def pdf(text):
+    "A one-page PDF saying text: a scanned letter's stand-in"
+    escaped = ''.join(
+        '\\' + c if c in '()\\' else c if ord(c) < 128
+        else '\\%03o' % c.encode('cp1252')[0] for c in text)
+    stream = f'BT /F1 12 Tf 72 760 Td ({escaped}) Tj ET'
+    return (
+        '%PDF-1.4\n'
+        '1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n'
+        '2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n'
+        '3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 595 842]'
+        '/Contents 4 0 R/Resources<</Font<</F1 5 0 R>>>>>>endobj\n'
+        f'4 0 obj<</Length {len(stream)}>>stream\n{stream}\n'
+        'endstream endobj\n'
+        '5 0 obj<</Type/Font/Subtype/Type1/BaseFont/Helvetica'
+        '/Encoding/WinAnsiEncoding>>endobj\n'
+        'trailer<</Root 1 0 R>>\n%%EOF\n').encode('ascii')
 
 
 def act_as(user):
@@ -89,6 +77,126 @@ def act_as(user):
     config.user = int(user) if user else 1
     User = Model.get('res.user')
     config._context = User.get_preferences(True, {})
+
+
+def in_french(record, **values):
+    """Give translatable fields of record, made in English, their French
+    values: each user reads them in their own language"""
+    config = proteus_config.get_config()
+    with config.set_context(language='fr'):
+        french = record.__class__(record.id)
+        for name, value in values.items():
+            setattr(french, name, value)
+        french.save()
+
+
+def by_code(model, codes):
+    Records = Model.get(model)
+    return {r.code: r for r in Records.find([('code', 'in', list(codes))])}
+
+
+def setup_french_clinic(language):
+    """The clinic's company and institution, in Lyon, speaking language"""
+    from trytond.modules.company.tests.tools import get_company
+    from trytond.modules.currency.tests.tools import get_currency
+    institution = setup_clinic(
+        name=CLINIC['name'], currency=get_currency(CLINIC['currency']))
+    Country = Model.get('country.country')
+    code, code3, numeric, name = CLINIC['country']
+    countries = Country.find([('code', '=', code)])
+    if countries:
+        country, = countries
+    else:
+        country = Country(
+            name=name, code=code, code3=code3, code_numeric=numeric)
+        country.save()
+    party = Model.get('party.party')(institution.party.id)
+    party.lang, = Model.get('ir.lang').find([('code', '=', language)])
+    address = party.addresses[0] if party.addresses else party.addresses.new()
+    address.street = CLINIC['street']
+    address.postal_code = CLINIC['postal_code']
+    address.city = CLINIC['city']
+    address.country = country
+    party.save()
+    company = get_company()
+    company.timezone = TIMEZONE
+    company.save()
+    return institution
+
+
+def create_staff(
+        name, lastname, login, group, institution, code, gender, specialty):
+    user, professional = create_professional(
+        name, lastname, login, [group], institution, code=code)
+    party = professional.party
+    party.gender = gender
+    party.lang, = Model.get('ir.lang').find([('code', '=', LANGUAGE)])
+    party.save()
+    professional.specialties.new(
+        specialty=by_code('gnuhealth.specialty', [specialty])[specialty],
+        mainsp=True)
+    professional.save()
+    return user, professional
+
+
+class Pharmacy:
+    "What a prescription line or a patient's medication is made of"
+
+    def __init__(self, medicaments):
+        self.medicaments = medicaments
+        self.units = by_code('gnuhealth.dose.unit', ['mg', 'ug'])
+        self.forms = by_code(
+            'gnuhealth.drug.form', {m.form for m in MEDICAMENTS.values()})
+        self.routes = by_code('gnuhealth.drug.route', ['PO', 'IH'])
+        self.dosages = by_code('gnuhealth.medication.dosage', DOSAGE_HOURS)
+
+    def fill(self, line, treatment, start, course=True):
+        """Fill line with treatment from start; course: for its days, else
+        ongoing"""
+        line.medicament = self.medicaments[treatment.medicament]
+        line.form = self.forms[MEDICAMENTS[treatment.medicament].form]
+        line.route = self.routes[treatment.route]
+        line.dose = treatment.dose
+        line.dose_unit = self.units[treatment.unit]
+        line.qty = treatment.units
+        if treatment.dosage:
+            line.common_dosage = self.dosages[treatment.dosage]
+            line.frequency = DOSAGE_HOURS[treatment.dosage]
+            line.frequency_unit = 'hours'
+        else:
+            line.frequency_prn = True
+        if course:
+            line.duration = treatment.days
+            line.duration_period = 'days'
+        line.start_treatment = start
+
+
+def vitals(rng, visit, sex):
+    "The signs the doctor measures, those of the complaint standing out"
+    values = {
+        'systolic': rng.randint(112, 135), 'diastolic': rng.randint(68, 84),
+        'bpm': rng.randint(60, 84), 'respiratory_rate': rng.randint(12, 16),
+        'osat': rng.randint(96, 99),
+        'temperature': round(rng.uniform(36.4, 37.1), 1),
+        'height': rng.randint(155, 172) if sex == 'f' else rng.randint(
+            165, 186),
+        }
+    values['weight'] = round(
+        values['height'] ** 2 / 10000 * rng.uniform(20, 30), 1)
+    if 'pressure' in visit.vitals:
+        values.update(
+            systolic=rng.randint(145, 165), diastolic=rng.randint(88, 100))
+    if 'fever' in visit.vitals:
+        values.update(
+            temperature=round(rng.uniform(38.0, 38.8), 1),
+            bpm=rng.randint(86, 100))
+    if 'breath' in visit.vitals:
+        values.update(
+            osat=rng.randint(92, 95), respiratory_rate=rng.randint(18, 22),
+            bpm=rng.randint(82, 96))
+    if 'glucose' in visit.vitals:
+        values['glycemia'] = rng.randint(150, 200)
+    return values
 
 
 def hospital_summary(patient, national_id):
@@ -101,10 +209,11 @@ def hospital_summary(patient, national_id):
         unique_id='1.2.250.1.888.1.1', set_id='1.2.250.1.888.1.1',
         version=1, type_code=cda.Code(
             '60591-5', cda.LOINC, 'Patient summary document'),
-        title='Discharge summary, Hôpital Nord',
+        title=say(TEXTS['summary_title']),
         effective_time=dt.datetime.combine(
             TODAY - dt.timedelta(days=40), dt.time(16)),
-        confidentiality='N', language='fr-FR', realm='FR',
+        confidentiality='N',
+        language={'fr': 'fr-FR', 'en': 'en-GB'}[LANGUAGE], realm='FR',
         patient=cda.Person(
             [cda.Identifier(INS_SYSTEM, national_id)], party.name,
             party.lastname, party.gender, party.dob),
@@ -114,17 +223,20 @@ def hospital_summary(patient, national_id):
         author_time=dt.datetime.combine(
             TODAY - dt.timedelta(days=40), dt.time(16)),
         custodian=cda.Organization(
-            cda.Identifier('1.2.250.1.888.4', 'HOSP-NORD'), 'Hôpital Nord'))
+            cda.Identifier('1.2.250.1.888.4', 'HOSP-NORD'),
+            say(TEXTS['hospital'])))
     problem = cda.Code('55607006', cda.SNOMED, 'Problem')
     return cda.build(header, [
-            cda.Section(cda.section_code('11450-4'), 'Problems',
-                [cda.Paragraph('Atrial fibrillation, diagnosed in hospital.')],
+            cda.Section(
+                cda.section_code('11450-4'), say(TEXTS['problems']),
+                [cda.Paragraph(say(TEXTS['problems_text']))],
                 [cda.Observation(
                         problem, cda.Code('I48', cda.ICD10,
-                            'Atrial fibrillation'),
+                            say(TEXTS['atrial_fibrillation'])),
                         TODAY - dt.timedelta(days=42), 'active')]),
-            cda.Section(cda.section_code('10160-0'), 'Medications',
-                [cda.Paragraph('Apixaban 5 mg twice a day.')],
+            cda.Section(
+                cda.section_code('10160-0'), say(TEXTS['medications']),
+                [cda.Paragraph(say(TEXTS['medications_text']))],
                 [cda.Administration(
                         'Apixaban 5 mg', cda.Code('B01AF02', cda.ATC),
                         start=TODAY - dt.timedelta(days=41),
@@ -132,50 +244,64 @@ def hospital_summary(patient, national_id):
             ])
 
 
-def main(database, config_file, repository=None):
+def main(database, config_file, language='fr', repository=None):
+    global LANGUAGE
+    LANGUAGE = language
     proteus_config.set_trytond(database, config_file=config_file)
     rng = random.Random(2026)
 
     Lang = Model.get('ir.lang')
-    for code in ['fr', 'es']:
-        lang, = Lang.find([('code', '=', code)])
-        lang.translatable = True
-        lang.save()
+    lang, = Lang.find([('code', '=', language)])
+    if not lang.translatable:
+        # trytond-admin was not told to load it (bin/demo tells it)
+        lang.click('load_translations')
     User = Model.get('res.user')
     admin, = User.find([('login', '=', 'admin')])
     admin.password = PASSWORD
     admin.save()
 
-    institution = setup_clinic()
+    institution = setup_french_clinic(language)
     act_as(admin)
     Configuration = Model.get('gnuhealth.shared_record.configuration')
     configuration = Configuration(1)
     configuration.national_identifier_type = 'country_id'
     configuration.national_identifier_system = '1.2.250.1.213.1.4.8'
+    # The documents are written in the clinic's language, whoever
+    # publishes them
+    configuration.language = lang
     # Every document published below goes to the repository, if any
     configuration.repository_url = repository
     configuration.save()
 
-    doctor_user, doctor = create_professional(
-        'Claire', 'Martin', 'claire', ['health.group_health_doctor'],
-        institution, code='10100000011')
-    doctor2_user, doctor2 = create_professional(
-        'Hugo', 'Lefebvre', 'hugo', ['health.group_health_doctor'],
-        institution, code='10100000029')
-    nurse_user, nurse = create_professional(
-        'Paul', 'Durand', 'paul', ['health.group_health_nursing'],
-        institution, code='10100000037')
+    doctor_user, doctor = create_staff(
+        'Claire', 'Martin', 'claire', 'health.group_health_doctor',
+        institution, '10100000011', 'f', 'GP')
+    doctor2_user, doctor2 = create_staff(
+        'Hugo', 'Lefebvre', 'hugo', 'health.group_health_doctor',
+        institution, '10100000029', 'm', 'GP')
+    nurse_user, nurse = create_staff(
+        'Paul', 'Durand', 'paul', 'health.group_health_nursing',
+        institution, '10100000037', 'm', 'NURSING')
     create_user('nadia', ['health.group_health_frontdesk'])
 
-    pathologies = [create_pathology(c, n) for c, n in CONDITIONS]
-    allergies = [(create_pathology(c, n), t) for c, n, t in ALLERGIES]
-    medicaments = [
-        (create_medicament(name, atc), dose, unit, every)
-        for name, atc, dose, unit, every in MEDICAMENTS]
-    vaccines = [
-        create_medicament(name, atc, vaccine=True) for name, atc in VACCINES]
+    # Named in English, as GNU Health's catalogues are, and in French
+    pathologies = {}
+    for code, name in PATHOLOGIES.items():
+        pathologies[code] = create_pathology(code, name['en'])
+        in_french(pathologies[code], name=name['fr'])
+    medicaments = {}
+    for key, medicament in MEDICAMENTS.items():
+        medicaments[key] = create_medicament(
+            medicament.name['en'], medicament.atc)
+        in_french(medicaments[key].product.template,
+            name=medicament.name['fr'])
+    vaccines = []
+    for name, atc in VACCINES:
+        vaccines.append(create_medicament(name['en'], atc, vaccine=True))
+        in_french(vaccines[-1].product.template, name=name['fr'])
+    pharmacy = Pharmacy(medicaments)
 
-    patients = []
+    patients, visits, deck = [], [], []
     for index, family in enumerate(FAMILY_NAMES):
         sex = 'f' if index % 2 == 0 else 'm'
         given = GIVEN_NAMES[sex][index // 2 % len(GIVEN_NAMES[sex])]
@@ -183,6 +309,7 @@ def main(database, config_file, repository=None):
             rng.randint(1, 28))
         patient = create_patient(given, family, gender=sex, dob=dob)
         party = patient.party
+        party.lang = lang
         identifier = party.alternative_ids.new()
         identifier.alternative_id_type = 'country_id'
         identifier.code = '%d%02d%02d75%03d%03d' % (
@@ -192,45 +319,55 @@ def main(database, config_file, repository=None):
         party.save()
         patient.primary_care_doctor = doctor if index % 4 else doctor2
         patient.biological_sex = sex
-        for pathology in rng.sample(pathologies, rng.randint(1, 3)):
+        allergy = ALLERGIES[index // 5 % 2] if index % 5 == 0 else None
+        # What the patient comes for, every kind of visit in turn: none
+        # that would treat them with what they are allergic to
+        if not deck:
+            deck = rng.sample(VISITS, len(VISITS))
+        visit = next(
+            v for v in deck if v.sex in {None, sex}
+            and not (allergy and allergy[0] == 'Z88.0'
+                and v.treatment.medicament == 'amoxicillin'))
+        deck.remove(visit)
+        day = working_day(rng.randint(1, 60))
+        visits.append((visit, day))
+        conditions = rng.sample(CONDITIONS, rng.randint(0, 2))
+        if visit.diagnosis in CONDITIONS:
+            conditions = [visit.diagnosis] + [
+                c for c in conditions if c != visit.diagnosis]
+        elif not conditions:
+            conditions = [rng.choice(CONDITIONS)]
+        for code in conditions:
             disease = patient.diseases.new()
-            disease.pathology = pathology
+            disease.pathology = pathologies[code]
             disease.is_active = True
             disease.status = 'c'
-            disease.diagnosed_date = TODAY - dt.timedelta(
-                days=rng.randint(200, 4000))
-        if index % 5 == 0:
-            pathology, kind = allergies[index % 2]
-            allergy = patient.diseases.new()
-            allergy.pathology = pathology
-            allergy.is_active = True
-            allergy.is_allergy = True
-            allergy.allergy_type = kind
-        medicament, dose, unit, every = rng.choice(medicaments)
-        medication = patient.medications.new()
-        medication.medicament = medicament
-        medication.is_active = True
-        medication.dose = dose
-        medication.frequency = every
-        medication.frequency_unit = 'hours'
-        medication.start_treatment = dt.datetime.combine(
-            TODAY - dt.timedelta(days=rng.randint(30, 700)), dt.time(9))
+            disease.diagnosed_date = (
+                day if code == visit.diagnosis and not visit.follow_up
+                else TODAY - dt.timedelta(days=rng.randint(200, 4000)))
+            if code in LONG_TERM and disease.diagnosed_date < day:
+                medication = patient.medications.new()
+                pharmacy.fill(medication, LONG_TERM[code],
+                    at(disease.diagnosed_date, 9), course=False)
+                medication.indication = pathologies[code]
+                medication.is_active = True
+        if allergy:
+            code, kind, _ = allergy
+            disease = patient.diseases.new()
+            disease.pathology = pathologies[code]
+            disease.is_active = True
+            disease.is_allergy = True
+            disease.allergy_type = kind
         patient.save()
         patients.append(patient)
 
-    Patient = Model.get('gnuhealth.patient')
-    Evaluation = Model.get('gnuhealth.patient.evaluation')
-    Vaccination = Model.get('gnuhealth.vaccination')
-    Prescription = Model.get('gnuhealth.prescription.order')
-    DoseUnit = Model.get('gnuhealth.dose.unit')
-    Document = Model.get('gnuhealth.shared_record.document')
-    DocumentType = Model.get('gnuhealth.shared_record.document.type')
-
-    for index, patient in enumerate(patients):
+    for index, (patient, (visit, day)) in enumerate(zip(patients, visits)):
         author_user, author = (
             (doctor_user, doctor) if index % 4 else (doctor2_user, doctor2))
 
         act_as(nurse_user)
+        Patient = Model.get('gnuhealth.patient')
+        Vaccination = Model.get('gnuhealth.vaccination')
         # Lucie's tetanus booster is due: the nurse gives it in the tour
         choices = [
             v for v in vaccines
@@ -238,12 +375,12 @@ def main(database, config_file, repository=None):
         for number, vaccine in enumerate(rng.sample(choices, 2), 1):
             vaccination = Vaccination(
                 patient=Patient(patient.id), vaccine=vaccine, dose=1,
-                date=dt.datetime.combine(
-                    TODAY - dt.timedelta(days=rng.randint(20, 900)),
-                    dt.time(10, 30)),
+                date=at(working_day(rng.randint(20, 900)), 10, 30),
                 vaccine_lot='LOT-%05d' % rng.randint(1, 99999),
-                admin_route='im')
+                admin_route='im', admin_site='ld', amount=0.5,
+                institution=institution, healthprof=nurse)
             vaccination.save()
+            # The nurse who gave it signs it
             vaccination.click('sign')
             if number == 1:
                 vaccination.click('publish_shared_record')
@@ -252,49 +389,43 @@ def main(database, config_file, repository=None):
         Patient = Model.get('gnuhealth.patient')
         Evaluation = Model.get('gnuhealth.patient.evaluation')
         Prescription = Model.get('gnuhealth.prescription.order')
+        start = at(day, rng.randint(8, 17), rng.choice([0, 15, 30, 45]))
+        end = start + dt.timedelta(minutes=rng.randint(10, 30))
         evaluation = Evaluation(
             patient=Patient(patient.id), healthprof=author,
-            institution=institution,
-            evaluation_start=dt.datetime.combine(
-                TODAY - dt.timedelta(days=rng.randint(1, 60)),
-                dt.time(rng.randint(8, 17), 15)),
-            chief_complaint=rng.choice(COMPLAINTS),
-            present_illness='Symptoms for %d days.' % rng.randint(2, 30),
-            systolic=rng.randint(110, 165), diastolic=rng.randint(65, 100),
-            bpm=rng.randint(55, 95), temperature=round(
-                rng.uniform(36.2, 38.4), 1),
-            weight=round(rng.uniform(52, 98), 1),
-            diagnosis=rng.choice(pathologies),
-            directions='Review in %d weeks.' % rng.randint(2, 12),
-            discharge_reason='home')
+            institution=institution, evaluation_start=start,
+            visit_type='followup' if visit.follow_up else 'new',
+            urgency='a', chief_complaint=say(visit.complaint),
+            present_illness=say(visit.illness),
+            diagnosis=pathologies[visit.diagnosis],
+            directions=say(visit.directions), discharge_reason='home',
+            **vitals(rng, visit, patient.biological_sex))
         evaluation.save()
         evaluation.click('end_evaluation')
+        # GNU Health ends it now; the doctor ended it minutes after start
+        evaluation = Evaluation(evaluation.id)
+        evaluation.evaluation_endtime = end
+        evaluation.save()
         evaluation.click('publish_shared_record')
         if index % 6 == 1:
-            # A second version, after completing the plan
-            evaluation.directions = (
-                (evaluation.directions or '') + '\nReview in two weeks.')
+            # A second version, after completing the note
+            evaluation = Evaluation(evaluation.id)
+            evaluation.directions += ' ' + say(ADDENDUM)
             evaluation.save()
             evaluation.click('publish_shared_record')
 
-        medicament, dose, unit, every = rng.choice(medicaments)
         prescription = Prescription(
             patient=Patient(patient.id), healthprof=author,
-            notes='Take with a glass of water.')
+            prescription_date=end)
         # The doctor has checked pregnancy and allergies
         prescription.pregnancy_warning = False
         prescription.allergy_warning = False
         prescription.prescription_warning_ack = True
         line = prescription.prescription_line.new()
-        line.medicament = medicament
-        line.dose = dose
-        line.dose_unit, = DoseUnit.find([('code', '=', unit)])
-        line.frequency = every
-        line.frequency_unit = 'hours'
-        line.duration = rng.choice([7, 30, 90])
-        line.duration_period = 'days'
-        line.quantity = 30
-        line.start_treatment = dt.datetime.combine(TODAY, dt.time(9))
+        pharmacy.fill(line, visit.treatment, end)
+        line.indication = pathologies[visit.diagnosis]
+        line.quantity = visit.treatment.quantity
+        line.short_comment = say(visit.note)
         prescription.save()
         prescription.click('create_prescription')
         prescription.click('publish_shared_record')
@@ -309,9 +440,11 @@ def main(database, config_file, repository=None):
     first = Patient(patients[1].id)
     add_file = Wizard('gnuhealth.shared_record.add_file', [first])
     add_file.form.document_type = referral
-    add_file.form.title = 'Letter from the cardiologist'
-    add_file.form.file = LETTER_PDF
+    add_file.form.title = say(TEXTS['letter_title'])
+    add_file.form.file = pdf(say(TEXTS['letter_body']))
     add_file.form.file_name = 'cardiology.pdf'
+    add_file.form.source_author = say(TEXTS['letter_author'])
+    add_file.form.source_organization = say(TEXTS['hospital'])
     add_file.execute('publish')
 
     # A result that Lucie reads only once her doctor has explained it
@@ -320,7 +453,8 @@ def main(database, config_file, repository=None):
     biopsy = Document(
         patient=Model.get('gnuhealth.patient')(patients[0].id),
         document_type=DocumentType.find([('code', '=', '11502-2')])[0],
-        title='Breast biopsy result', file=LETTER_PDF,
+        title=say(TEXTS['biopsy_title']),
+        file=pdf(say(TEXTS['biopsy_body'])),
         file_name='biopsy.pdf', file_type='application/pdf',
         hidden_from_patient=True,
         patient_release_date=TODAY + dt.timedelta(days=14))
@@ -334,7 +468,7 @@ def main(database, config_file, repository=None):
             ('document_type.code', '=', '57833-6'),
             ('state', '=', 'published'),
             ])
-    mistaken.withdrawal_reason = 'Prescribed for the wrong patient.'
+    mistaken.withdrawal_reason = say(TEXTS['withdrawal'])
     mistaken.save()
     mistaken.click('withdraw')
 
@@ -373,7 +507,7 @@ def main(database, config_file, repository=None):
         [Model.get('gnuhealth.shared_record.document')(prescription.id)])
     access = Model.get('gnuhealth.shared_record.emergency_access')()
     access.patient = Model.get('gnuhealth.patient')(patients[3].id)
-    access.reason = 'Brought unconscious to the emergency room'
+    access.reason = say(TEXTS['emergency'])
     access.save()
     act_as(doctor_user)
 
@@ -392,11 +526,11 @@ def main(database, config_file, repository=None):
             repository, national_id, '1.2.250.1.888.1.1',
             hospital_summary(lucie, national_id), document={
                 'type_code': '60591-5',
-                'type_name': 'Patient summary document',
-                'title': 'Discharge summary, Hôpital Nord',
+                'type_name': say(TEXTS['summary_type']),
+                'title': say(TEXTS['summary_title']),
                 'author_name': 'Durand, Marc',
                 'custodian_id': 'HOSP-NORD',
-                'custodian_name': 'Hôpital Nord',
+                'custodian_name': say(TEXTS['hospital']),
                 'date': dt.datetime.combine(
                     TODAY - dt.timedelta(days=40), dt.time(16)),
                 })
@@ -405,11 +539,21 @@ def main(database, config_file, repository=None):
             'fetch_shared_record')
         act_as(doctor_user)
 
+    # Everyone of the clinic works in its language
+    act_as(admin)
+    User = Model.get('res.user')
+    logins = ['admin', 'claire', 'hugo', 'paul', 'nadia', *PATIENT_LOGINS]
+    users = User.find([('login', 'in', logins)])
+    for user in users:
+        user.language = lang
+    User.save(users)
+    act_as(doctor_user)
+
     Reminder = Model.get('gnuhealth.prevention.reminder')
     states = Counter(r.state for r in Reminder.find([]))
     Document = Model.get('gnuhealth.shared_record.document')
-    print('%d patients, %d documents; prevention: %s' % (
-            len(patients), len(Document.find([])),
+    print('%d patients, %d documents, in %s; prevention: %s' % (
+            len(patients), len(Document.find([])), language,
             ', '.join(f'{n} {s}' for s, n in sorted(states.items()))))
 
 
@@ -418,6 +562,10 @@ if __name__ == '__main__':
     parser.add_argument('-d', '--database', required=True)
     parser.add_argument('-c', '--config', required=True)
     parser.add_argument(
+        '--lang', choices=LANGUAGES, default='fr',
+        help="the language of the clinic's users and documents")
+    parser.add_argument(
         '--repository', help="the FHIR base URL of a document repository")
     arguments = parser.parse_args()
-    main(arguments.database, arguments.config, arguments.repository)
+    main(arguments.database, arguments.config, arguments.lang,
+        arguments.repository)

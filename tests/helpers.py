@@ -288,9 +288,10 @@ def cda_errors(content):
     return cda.schema_errors(content, str(CDA_SCHEMA))
 
 
-def setup_clinic(config=None, name='Clinique du Parc', code='CLINIC-1'):
-    """Create the company of a clinic and its health institution; return the
-    institution"""
+def setup_clinic(
+        config=None, name='Clinique du Parc', code='CLINIC-1', currency=None):
+    """Create the company of a clinic (in currency, else US dollars) and
+    its health institution; return the institution"""
     from proteus import Model
     from trytond.modules.company.tests.tools import create_company
 
@@ -298,7 +299,7 @@ def setup_clinic(config=None, name='Clinique du Parc', code='CLINIC-1'):
     Institution = Model.get('gnuhealth.institution', config=config)
     party = Party(name=name, is_institution=True)
     party.save()
-    create_company(party, config=config)
+    create_company(party, currency=currency, config=config)
     institution = Institution(
         party=party, code=code, institution_type='clinic',
         public_level='private')

@@ -50,7 +50,8 @@ class Server:
 
     def start(self):
         self.site.create(languages=['fr', 'es'])
-        self.site.script(ROOT / 'demo' / 'populate.py')
+        # In English, the words the tests look for (bin/demo's is French)
+        self.site.script(ROOT / 'demo' / 'populate.py', '--lang', 'en')
         self.url = self.site.server().url
 
     def stop(self):
@@ -221,8 +222,8 @@ def server():
     directory = pathlib.Path(tempfile.mkdtemp(prefix='hsr-e2e-'))
     server = Server(directory)
     if os.environ.get('HSR_E2E_DEMO'):
-        # A running demo (bin/demo) at that URL, to write the tests faster;
-        # they change its database
+        # A running demo (bin/demo --lang en) at that URL, to write the
+        # tests faster; they change its database
         server.url = os.environ['HSR_E2E_DEMO']
         server.database = 'demo'
         yield server
