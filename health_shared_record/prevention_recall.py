@@ -8,7 +8,7 @@ from collections import defaultdict
 from trytond.i18n import gettext
 from trytond.model import ModelView, fields
 from trytond.pool import Pool, PoolMeta
-from trytond.pyson import Eval
+from trytond.pyson import Eval, PYSONEncoder
 from trytond.report import Report
 from trytond.transaction import Transaction, without_check_access
 from trytond.wizard import (
@@ -221,6 +221,28 @@ class Reminder(metaclass=PoolMeta):
         return appointments
 
 
+class ClinicianWizard:
+    """A wizard of the worklist's clinicians, refused to the others in the
+    module's words: trytond 7.0 cannot format its own refusal
+    (ir.msg_access_wizard_error) and fails with a KeyError"""
+    __slots__ = ()
+
+    @classmethod
+    def check_access(cls):
+        pool = Pool()
+        ActionWizard = pool.get('ir.action.wizard')
+        User = pool.get('res.user')
+        transaction = Transaction()
+        if transaction.user:
+            groups = ActionWizard.get_groups(
+                cls.__name__, action_id=transaction.context.get('action_id'))
+            if groups and not groups & set(User.get_groups()):
+                raise PreventionError(gettext(
+                        'health_shared_record'
+                        '.msg_prevention_recall_clinicians'))
+        super().check_access()
+
+
 class RecallStart(ModelView):
     "Recall Patients"
     __name__ = 'gnuhealth.prevention.recall.start'
@@ -233,7 +255,7 @@ class RecallStart(ModelView):
         "today.")
 
 
-class Recall(Wizard):
+class Recall(ClinicianWizard, Wizard):
     "Recall Patients"
     __name__ = 'gnuhealth.prevention.recall'
 
@@ -276,7 +298,7 @@ class Recall(Wizard):
         return 'end'
 
 
-class Book(Wizard):
+class Book(ClinicianWizard, Wizard):
     "Book Prevention Appointment"
     __name__ = 'gnuhealth.prevention.book'
     start_state = 'open_'
@@ -287,8 +309,7 @@ class Book(Wizard):
         Reminder = Pool().get('gnuhealth.prevention.reminder')
         appointments = Reminder.book_appointments(self.records)
         ids = [a.id for a in appointments]
-        action['domain'] = repr([('id', 'in', ids)])
-        action['pyson_domain'] = action['domain']
+        action['pyson_domain'] = PYSONEncoder().encode([('id', 'in', ids)])
         if len(ids) == 1:
             action['res_id'] = ids
             action['views'].sort(key=lambda v: v[1] != 'form')
