@@ -311,7 +311,7 @@ class Book(ClinicianWizard, Wizard):
         ids = [a.id for a in appointments]
         action['pyson_domain'] = PYSONEncoder().encode([('id', 'in', ids)])
         if len(ids) == 1:
-            action['res_id'] = ids
+            action['res_id'] = ids[0]
             action['views'].sort(key=lambda v: v[1] != 'form')
         return action, {}
 
