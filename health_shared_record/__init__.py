@@ -5,7 +5,7 @@ from trytond.pool import Pool
 from . import (
     condition, configuration, document, emergency, entry, evaluation,
     exchange, guard, medicament, medication, patient, prescription, prevention,
-    privacy, professional, trail, vaccination)
+    prevention_recall, privacy, professional, trail, vaccination)
 
 __all__ = ['register']
 
@@ -56,6 +56,8 @@ def register():
         prevention.PatientProcedure,
         prevention.PatientDisease,
         prevention.Document,
+        prevention_recall.Reminder,
+        prevention_recall.RecallStart,
         exchange.Configuration,
         exchange.Document,
         exchange.Patient,
@@ -70,8 +72,11 @@ def register():
         emergency.Declare,
         privacy.OpenOwn,
         prevention.Dismiss,
+        prevention_recall.Recall,
+        prevention_recall.Book,
         module='health_shared_record', type_='wizard')
     Pool.register(
         document.DocumentReport,
         prevention.CalendarReport,
+        prevention_recall.RecallLetter,
         module='health_shared_record', type_='report')

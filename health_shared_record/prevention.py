@@ -885,11 +885,7 @@ class Reminder(Guarded, ModelSQL, ModelView):
     def send_reminders(cls):
         """E-mail each patient the reminders that became due; a notice per
         reminder, unique in the database, makes sure none goes twice"""
-        pool = Pool()
-        Notice = pool.get('gnuhealth.prevention.notice')
-        Configuration = pool.get('gnuhealth.shared_record.configuration')
-        Lang = pool.get('ir.lang')
-        default_language = Configuration(1).document_language
+        Notice = Pool().get('gnuhealth.prevention.notice')
         reminders = cls.search([
                 ('state', 'in', ['due', 'overdue']),
                 ('notified', '=', False),
@@ -908,19 +904,9 @@ class Reminder(Guarded, ModelSQL, ModelView):
                         'due_date': r.due_date,
                         'email': patient.party.email,
                         } for r in patient_reminders])
-            language = (
-                patient.party.lang.code if patient.party.lang
-                else default_language)
-            with Transaction().set_context(language=language):
-                lang = Lang.get(language)
-                lines = []
-                for reminder in cls.browse(patient_reminders):
-                    rule = reminder.rule
-                    lines.append(gettext(
-                            'health_shared_record.msg_prevention_email_line',
-                            name=rule.name,
-                            date=lang.strftime(reminder.due_date),
-                            text=rule.reminder_text or ''))
+            with Transaction().set_context(
+                    language=patient_language(patient)):
+                lines = cls.reminder_lines(patient_reminders)
                 subject = gettext(
                     'health_shared_record.msg_prevention_email_subject',
                     count=len(lines))
@@ -929,6 +915,26 @@ class Reminder(Guarded, ModelSQL, ModelView):
                     patient=patient.party.name, reminders='\n\n'.join(lines))
             send_email(patient.party.email, subject, body)
         return sum(map(len, by_patient.values()))
+
+    @classmethod
+    def reminder_lines(cls, reminders):
+        """What a patient reads of each reminder, in the context's language:
+        the prevention, since when, and the rule's text"""
+        lang = Pool().get('ir.lang').get()
+        return [gettext(
+                'health_shared_record.msg_prevention_email_line',
+                name=r.rule.name, date=lang.strftime(r.due_date),
+                text=r.rule.reminder_text or '')
+            # Read again, for the rules' texts in that language
+            for r in cls.browse(reminders)]
+
+
+def patient_language(patient):
+    "The language a patient is written to: the party's, else the documents'"
+    Configuration = Pool().get('gnuhealth.shared_record.configuration')
+    if patient.party.lang:
+        return patient.party.lang.code
+    return Configuration(1).document_language
 
 
 def patient_sex(biological_sex, gender):
