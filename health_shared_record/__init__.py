@@ -4,8 +4,8 @@ from trytond.pool import Pool
 
 from . import (
     condition, configuration, document, emergency, entry, evaluation,
-    exchange, guard, medicament, medication, patient, prescription, prevention,
-    privacy, professional, trail, vaccination)
+    exchange, guard, medicament, medication, offered, patient, prescription,
+    prevention, privacy, professional, trail, vaccination)
 
 __all__ = ['register']
 
@@ -63,6 +63,14 @@ def register():
         exchange.Cron,
         entry.Entry,
         entry.Patient,
+        offered.Patient,
+        offered.PatientEvaluation,
+        offered.Vaccination,
+        offered.PrescriptionOrder,
+        offered.ImmunizationSchedule,
+        offered.Document,
+        offered.Reminder,
+        offered.ActionKeyword,
         module='health_shared_record', type_='model')
     Pool.register(
         document.AddFile,
