@@ -1,11 +1,12 @@
 # This file is part of health_shared_record.  Licensed under the GNU General
 # Public License v3 or later; see the COPYING file at the top of the project.
 from trytond.pool import Pool
+from trytond.report import Report
 
 from . import (
     condition, configuration, document, emergency, entry, evaluation,
     exchange, guard, medicament, medication, offered, patient, prescription,
-    prevention, privacy, professional, trail, vaccination)
+    prevention, printing, privacy, professional, trail, vaccination)
 
 __all__ = ['register']
 
@@ -83,3 +84,5 @@ def register():
         document.DocumentReport,
         prevention.CalendarReport,
         module='health_shared_record', type_='report')
+    Pool.register_mixin(
+        printing.ReportConverter, Report, module='health_shared_record')

@@ -58,3 +58,7 @@ class ExchangeError(UserError):
 
 class InputError(ValidationError):
     pass
+
+
+class ReportConverterError(UserError):
+    pass

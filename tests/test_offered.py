@@ -5,10 +5,14 @@ the menu, the buttons of the forms and the actions of their toolbars, as
 the server sends them.  The front desk and the patients are offered nothing
 they cannot use; the clinicians keep what they use."""
 import contextlib
+import os
+import tempfile
 import unittest
+from unittest import mock
 
 from lxml import etree
 
+from trytond.exceptions import UserError
 from trytond.pool import Pool
 from trytond.tests.test_tryton import activate_module, with_transaction
 from trytond.transaction import Transaction, check_access
@@ -187,3 +191,17 @@ class OfferedTestCase(unittest.TestCase):
                     for action in actions:
                         self.assertIn(xml_id(action), offered, msg=action)
                 self.assertLessEqual(set(CLINICIAN_MENUS), self.menus())
+
+    @with_transaction()
+    def test_printing_without_libreoffice_says_so(self):
+        "GNU Health's reports need soffice: without it the user is told"
+        pool = Pool()
+        ActionReport = pool.get('ir.action.report')
+        action = ActionReport(xml_id('health.report_patient_card'))
+        Report = pool.get(action.report_name, type='report')
+        with tempfile.TemporaryDirectory() as empty, \
+                mock.patch.dict(os.environ, {'PATH': empty}):
+            with self.assertRaises(UserError) as refusal:
+                Report.convert(action, b'<office:document/>')
+        self.assertIn('LibreOffice', refusal.exception.message)
+        self.assertIn(action.name, refusal.exception.message)
