@@ -14,6 +14,9 @@ from trytond.transaction import without_check_access
 
 from .guard import actor
 
+# What view_toolbar_get offers: print, action and relate
+TOOLBAR_KEYWORDS = {'form_print', 'form_action', 'form_relate'}
+
 
 class ButtonsOffered:
     "Leave out of the views the buttons the user's groups may not press"
@@ -78,11 +81,13 @@ class ActionKeyword(metaclass=PoolMeta):
 
     @classmethod
     def get_keyword(cls, keyword, value):
-        """A patient's login is offered only the actions given to the
-        patient group: GNU Health's reports and relations on a patient
-        are the clinic's, made for its staff"""
+        """A patient's login is offered in a toolbar only the actions given
+        to the patient group: GNU Health's reports and relations on a
+        patient are the clinic's, made for its staff.  (What a menu entry
+        opens is the menu's groups' to say.)"""
         keywords = super().get_keyword(keyword, value)
-        if keywords and actor().only_patient:
+        if (keywords and keyword in TOOLBAR_KEYWORDS
+                and actor().only_patient):
             offered = cls._patient_actions()
             keywords = [k for k in keywords if k['id'] in offered]
         return keywords
