@@ -51,12 +51,6 @@ class SharedRecordTestCase(ModuleTestCase):
                             f'{view.name}/{name}')
         self.assertEqual(bad, [])
 
-    # The module's clinician wizards are for doctors and nurses only
-    # (ir.action-res.group), and Wizard.create refuses them to the admin
-    # user trytond checks wizards as: check their definitions as root
-    test_wizards = with_transaction(user=0)(
-        ModuleTestCase.test_wizards.__wrapped__)
-
     @with_transaction()
     def test_every_view_extension_shows(self):
         "Each field and button a view of the module adds is in the view"
