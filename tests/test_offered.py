@@ -13,6 +13,7 @@ from unittest import mock
 from lxml import etree
 
 from trytond.exceptions import UserError
+from trytond.i18n import gettext
 from trytond.pool import Pool
 from trytond.tests.test_tryton import activate_module, with_transaction
 from trytond.transaction import Transaction, check_access
@@ -143,6 +144,21 @@ class OfferedTestCase(unittest.TestCase):
                 for action in actions:
                     self.assertNotIn(xml_id(action), offered, msg=action)
             self.assertEqual(self.menus(), set())
+
+    @with_transaction()
+    def test_report_of_other_groups_refused_in_the_guard_words(self):
+        "The readable document is the clinicians' and the patients' only"
+        self.create_users()
+        Report = Pool().get(
+            'gnuhealth.shared_record.document.rendering', type='report')
+        with self.acting_as('nadia'):
+            with self.assertRaises(UserError) as refusal:
+                Report.execute([], {
+                        'model': 'gnuhealth.shared_record.document',
+                        'ids': [], 'id': None})
+        self.assertEqual(
+            refusal.exception.message,
+            gettext(f'{MODULE}.msg_guard_denied'))
 
     @with_transaction()
     def test_patient_offered_only_own_actions(self):
