@@ -1,11 +1,13 @@
 # This file is part of health_shared_record.  Licensed under the GNU General
 # Public License v3 or later; see the COPYING file at the top of the project.
 from trytond.pool import Pool
+from trytond.report import Report
 
 from . import (
     condition, configuration, document, emergency, entry, evaluation,
-    exchange, guard, medicament, medication, patient, prescription, prevention,
-    prevention_recall, privacy, professional, trail, vaccination)
+    exchange, guard, medicament, medication, offered, patient, prescription,
+    prevention, prevention_recall, printing, privacy, professional, trail,
+    vaccination)
 
 __all__ = ['register']
 
@@ -65,6 +67,14 @@ def register():
         exchange.Cron,
         entry.Entry,
         entry.Patient,
+        offered.Patient,
+        offered.PatientEvaluation,
+        offered.Vaccination,
+        offered.PrescriptionOrder,
+        offered.ImmunizationSchedule,
+        offered.Document,
+        offered.Reminder,
+        offered.ActionKeyword,
         module='health_shared_record', type_='model')
     Pool.register(
         document.AddFile,
@@ -80,3 +90,5 @@ def register():
         prevention.CalendarReport,
         prevention_recall.RecallLetter,
         module='health_shared_record', type_='report')
+    Pool.register_mixin(
+        printing.ReportConverter, Report, module='health_shared_record')

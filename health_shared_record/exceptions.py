@@ -62,3 +62,7 @@ class ExchangeError(UserError):
 
 class InputError(ValidationError):
     pass
+
+
+class ReportConverterError(UserError):
+    pass

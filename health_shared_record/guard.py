@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from sql import Cast, Literal
 from sql.operators import Concat, Exists, Like
 
+from trytond.exceptions import UserError
 from trytond.i18n import gettext
 from trytond.model import fields
 from trytond.model.exceptions import AccessError
@@ -509,6 +510,14 @@ class GuardedReport:
     trytond takes the action, and the model whose access it checks, from
     the caller"""
     __slots__ = ()
+
+    @classmethod
+    def check_access(cls):
+        "Refuse a report of other groups in the guard's words, not trytond's"
+        try:
+            super().check_access()
+        except UserError:
+            raise denied()
 
     @classmethod
     def execute(cls, ids, data):

@@ -317,9 +317,13 @@ def test_relation_order_reveals_nothing(world):
 def test_reports_render_only_what_the_user_sees(world):
     "Every report, with its own action or another's, for hidden documents"
     clinic, oracle, surface, roles = world
-    admin = clinic.client('admin')
-    actions = admin.model('ir.action.report', 'search_read', [], 0, None,
-        None, ['report_name', 'model'])
+    # From the database: a report of some groups is hidden from others,
+    # the admin included, but not out of reach of a forged call
+    actions = [
+        {'id': i, 'report_name': n, 'model': m}
+        for i, n, m in clinic.site.query(
+            'SELECT id, report_name, model FROM ir_action_report '
+            'ORDER BY id')]
     ours = [a for a in actions if a['model'] == DOCUMENT]
     assert ours
     by_model = {}

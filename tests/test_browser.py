@@ -458,6 +458,10 @@ def test_the_patient_form_opens_whole(server, login, user, patient):
         # GNU Health's own record of the patient shows, conditions included
         # (GNU Health shows them to no front desk)
         assert [c for c in conditions if c in text], conditions
+    else:
+        # Nor the clinicians' buttons, even greyed (doc/privacy.md)
+        for button in ['Add External File', 'Publish Patient Summary']:
+            assert button not in text, button
     sao.shoot(f'patient-form-as-{user}')
 
 
