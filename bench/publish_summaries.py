@@ -7,7 +7,9 @@ Publishes one patient summary for each of N patients (each with two active
 problems, an allergy, two current medications and three vaccinations), end
 to end: the records are read, the CDA is built, validated against the HL7
 schema when it is available, hashed and stored, in batches of 100 per
-transaction as a cron or a script would.  Then, on the same documents,
+transaction as a cron or a script would.  Then publishes them again, nothing
+having changed: the comparison with the last versions refuses each batch,
+timed against the first publication.  Then, on the same documents,
 times the CDA building step alone against plain lxml serialization of the
 same trees, which is the baseline it is compared with.
 
@@ -119,6 +121,26 @@ def publish_all(user, company, patient_ids):
     return time.perf_counter() - start
 
 
+def republish_unchanged(user, company, patient_ids):
+    """Publish the same summaries again, nothing having changed: each batch
+    is refused, no new version made; return seconds and the refusals"""
+    from trytond.exceptions import UserError
+    refused = 0
+    start = time.perf_counter()
+    for index in range(0, len(patient_ids), BATCH):
+        with Transaction().start(DB_NAME, user, context={
+                    'company': company}):
+            pool = Pool()
+            Patient = pool.get('gnuhealth.patient')
+            Document = pool.get('gnuhealth.shared_record.document')
+            try:
+                Document.publish_records(
+                    Patient.browse(patient_ids[index:index + BATCH]))
+            except UserError:
+                refused += 1
+    return time.perf_counter() - start, refused
+
+
 def building_versus_serialization(user, company, patient_ids, rounds):
     """Time building the CDA of the published documents from their data,
     and lxml serializing the same documents' trees; return the seconds of
@@ -168,6 +190,11 @@ def main():
     rate = len(patient_ids) / seconds
     print(f'end to end: {len(patient_ids)} summaries in {seconds:.2f} s, '
         f'{rate:.0f} documents/s (target >= 100)')
+
+    again, refused = republish_unchanged(user, company, patient_ids)
+    print(f'publishing them again unchanged: {again:.2f} s, '
+        f'{refused} of {-(-len(patient_ids) // BATCH)} batches refused, '
+        f'no new version; {again / seconds:.2f} of the first publication')
 
     build, serialize, count = building_versus_serialization(
         user, company, patient_ids, arguments.rounds)

@@ -970,17 +970,24 @@ class Document(StorableText, Guarded, Workflow, ModelSQL, ModelView):
         Lang = pool.get('ir.lang')
         Warning = pool.get('res.user.warning')
         document = unchanged[0]
-        message = gettext(
-            'health_shared_record.msg_publish_unchanged',
-            document=document.rec_name, version=document.version,
-            date=Lang.get().strftime(local_date(document.published_date)),
-            count=len(unchanged))
+        values = {
+            'document': document.rec_name,
+            'version': document.version,
+            'date': Lang.get().strftime(local_date(document.published_date)),
+            'count': len(unchanged),
+            }
         if not to_publish:
-            raise PublishError(message)
+            raise PublishError(gettext(
+                    'health_shared_record.msg_publish_unchanged'
+                    if len(unchanged) == 1 else
+                    'health_shared_record.msg_publish_none_changed',
+                    **values))
         key = 'shared_record_unchanged.%s' % hashlib.sha256(','.join(
                 sorted(str(d.id) for d in unchanged)).encode()).hexdigest()
         if Warning.check(key):
-            raise PublishWarning(key, message)
+            raise PublishWarning(key, gettext(
+                    'health_shared_record.msg_publish_some_unchanged',
+                    **values))
 
     def render_html(self):
         "Return a readable HTML rendering of the published content"

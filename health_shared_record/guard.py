@@ -517,7 +517,7 @@ class GuardedReport:
         try:
             super().check_access()
         except UserError:
-            raise denied()
+            raise denied() from None
 
     @classmethod
     def execute(cls, ids, data):

@@ -270,7 +270,9 @@ def test_doctor_publishes_an_evaluation_and_reads_it(login):
     hugo.open_row(LUCIE)
     hugo.toolbar('Open related records', 'Evaluations')
     hugo.open_row('Bernard')
-    versions = hugo.tab.locator('.treeview', has_text=CONSULT).last.locator(
+    # The versions published from it, in its Shared Record box
+    versions = hugo.tab.locator(
+        '.treeview', has_text=re.compile('Published|Superseded')).last.locator(
         'tbody tr:visible')
     expect(versions.first).to_be_visible()
     published = versions.count()
@@ -286,7 +288,8 @@ def test_doctor_publishes_an_evaluation_and_reads_it(login):
     expect(versions).to_have_count(published)
     # The doctor completes the plan (here over JSON-RPC, as the form's
     # field would), and publishes a new version, which says what changed
-    evaluation = int(re.search(r'/(\d+)$', hugo.page.url).group(1))
+    evaluation = hugo.page.evaluate(
+        'Sao.Tab.tabs.get_current().screen.current_record.id')
     plan, = hugo.server.rpc(
         'hugo', 'model.gnuhealth.patient.evaluation.read', [evaluation],
         ['directions'])
@@ -493,6 +496,14 @@ def left_in_english(language):
     return words
 
 
+def translated(message, language):
+    "The module's message in language, from its catalogue"
+    catalogue = polib.pofile(str(LOCALE / f'{language}.po'))
+    entry, = [e for e in catalogue
+        if e.msgctxt == f'model:ir.message,text:{message}']
+    return entry.msgstr
+
+
 def untranslated(text, language):
     "The module's English strings that show, untranslated, in text"
     catalogue = polib.pofile(str(LOCALE / f'{language}.po'))
@@ -534,6 +545,13 @@ def test_every_word_of_the_module_is_translated(server, login, language):
         read_pages(hugo)
         hugo.page_tab({'fr': 'Dossier partagé', 'es': 'Historia compartida'
                 }[language])
+        # In the user's language too, the summary reads in place, with its
+        # labels, and the masked note is marked so
+        summary = hugo.tab.frame_locator('.form-document iframe').first
+        expect(summary.locator('table.header')).to_contain_text(
+            translated('msg_label_confidentiality', language))
+        expect(hugo.tab.locator('tbody tr:visible', has_text=NOTE).first
+            ).to_contain_text(translated('msg_marker_masked', language))
         hugo.shoot(f'patient-form-{language}')
         lucie = login('lucie', language)
         lucie.page.locator('#menu div.column-char').first.click()
@@ -544,3 +562,5 @@ def test_every_word_of_the_module_is_translated(server, login, language):
             server.rpc(
                 user, 'model.res.user.set_preferences', {'language': 'en'})
     assert untranslated('\n'.join(seen), language) == []
+    # No screen showed an error
+    assert 'Application Error' not in '\n'.join(seen)

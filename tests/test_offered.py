@@ -25,6 +25,7 @@ ROLES = {
     'paul': ['health.group_health_nursing'],
     'nadia': ['health.group_health_frontdesk'],
     'lucie': [f'{MODULE}.group_shared_record_patient'],
+    'olga': [f'{MODULE}.group_shared_record_privacy_officer'],
     }
 CLINICIAN_BUTTONS = {
     'gnuhealth.patient': {
@@ -207,6 +208,13 @@ class OfferedTestCase(unittest.TestCase):
                     for action in actions:
                         self.assertIn(xml_id(action), offered, msg=action)
                 self.assertLessEqual(set(CLINICIAN_MENUS), self.menus())
+
+    @with_transaction()
+    def test_privacy_officer_reaches_the_access_history(self):
+        "An officer who is no clinician finds the access history in the menu"
+        self.create_users()
+        with self.acting_as('olga'):
+            self.assertIn('menu_access_log', self.menus())
 
     @with_transaction()
     def test_printing_without_libreoffice_says_so(self):
