@@ -54,7 +54,8 @@ class Network:
     def start(self):
         self.repository.start()
         self.site.create()
-        self.site.script(ROOT / 'demo' / 'populate.py')
+        # In English: the checks read the clinic's messages
+        self.site.script(ROOT / 'demo' / 'populate.py', '--lang', 'en')
         self.servers = [
             self.site.server('server1'), self.site.server('server2')]
         self.workers = [
@@ -196,6 +197,7 @@ class Clients:
         evaluations = client.model(EVALUATION, 'search', [
                 ('healthprof.party.internal_user', '=', client.user_id)])
         evaluation = rng.choice(evaluations)
+        amend(client, evaluation)
         client.model(EVALUATION, 'publish_shared_record', [evaluation])
         with self.lock:
             self.published[evaluation] += 1
@@ -496,18 +498,31 @@ def test_two_clinicians_replace_one_version_at_once(network):
             drafts[winner]: 'published', drafts[loser]: 'draft'}
         (claire, hugo)[loser].model(DOCUMENT, 'delete', [drafts[loser]])
 
-    # The same evaluation published by both at once: one version after
-    # the other (the button publishes the record as it stands), one line
+    # The same evaluation, amended, published by both at once: one new
+    # version replaces its current one; the other clinician's request, run
+    # again once the database refused it, finds the record has not changed
+    # since, and says so
     evaluation = int(document['origin'].split(',')[1])
+    origin = f'{EVALUATION},{evaluation}'
+    amend(claire, evaluation)
+    claire.model(EVALUATION, 'publish_shared_record', [evaluation])
+    (set_id,), = network.query(
+        'SELECT set_id FROM gnuhealth_shared_record_document '
+        "WHERE origin = %s AND state = 'published'", origin)
+    amend(claire, evaluation)
     results = at_once(*(
             lambda c=c: c.model(EVALUATION, 'publish_shared_record',
                 [evaluation]) for c in [claire, hugo]))
-    assert not [r for r in results if isinstance(r, RPCError)], results
+    errors = [r for r in results if isinstance(r, RPCError)]
+    assert len(errors) == 1, results
+    assert errors[0].kind == 'UserError'
+    assert 'has not changed' in errors[0].message
     versions = network.query(
         'SELECT version, state, replaces FROM '
         'gnuhealth_shared_record_document WHERE set_id = %s '
-        'ORDER BY version', document['set_id'])
-    assert [s for _, s, _ in versions].count('published') == 1
+        'ORDER BY version', set_id)
+    assert [v for v, _, _ in versions] == [1, 2]
+    assert [s for _, s, _ in versions] == ['superseded', 'published']
     replaced = [r for _, _, r in versions if r]
     assert len(replaced) == len(set(replaced)) == len(versions) - 1
     claire.close()
@@ -618,6 +633,19 @@ def wait_backends_gone(network, seconds=60):
     raise AssertionError('a killed process left a transaction open')
 
 
+# Each amendment of an evaluation says something new
+_AMENDMENTS = itertools.count(1)
+
+
+def amend(client, evaluation):
+    """The doctor completes the plan of the evaluation, as before publishing
+    it again: a record that did not change makes no new version"""
+    plan, = client.model(EVALUATION, 'read', [evaluation], ['directions'])
+    client.model(EVALUATION, 'write', [evaluation], {
+            'directions': '%s\nReviewed (%s).' % (
+                plan['directions'] or '', next(_AMENDMENTS))})
+
+
 def evaluation_versions(network, evaluation):
     return network.query(
         'SELECT id, unique_id, exchange_state '
@@ -634,6 +662,7 @@ def test_server_killed_mid_publish(network):
     claire = network.client('claire', 0)
     evaluation = claire.model(EVALUATION, 'search', [
             ('healthprof.party.internal_user', '=', claire.user_id)])[0]
+    amend(claire, evaluation)
     before = evaluation_versions(network, evaluation)
     lock = TableLock(network, 'gnuhealth_shared_record_document')
     outcome = []
@@ -681,6 +710,7 @@ def test_worker_killed_mid_send(network):
     claire = network.client('claire', 0)
     evaluation = claire.model(EVALUATION, 'search', [
             ('healthprof.party.internal_user', '=', claire.user_id)])[-1]
+    amend(claire, evaluation)
     claire.model(EVALUATION, 'publish_shared_record', [evaluation])
     # The new version, and the one it superseded, wait for a worker
     pending = dict(network.query(
