@@ -15,7 +15,8 @@ from lxml import etree
 from trytond.exceptions import UserError
 from trytond.i18n import gettext
 from trytond.pool import Pool
-from trytond.tests.test_tryton import activate_module, with_transaction
+from trytond.tests.test_tryton import (
+    activate_module, drop_db, with_transaction)
 from trytond.transaction import Transaction, check_access
 
 MODULE = 'health_shared_record'
@@ -81,6 +82,13 @@ class OfferedTestCase(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         activate_module(MODULE)
+
+    @classmethod
+    def tearDownClass(cls):
+        # Its connections closed, the database may be restored for the
+        # next tests (trytond's own test cases do the same)
+        super().tearDownClass()
+        drop_db()
 
     def setUp(self):
         self.users = {}
