@@ -252,15 +252,17 @@ class Oracle:
                 'AND NOT EXISTS (SELECT 1 FROM '
                 'gnuhealth_shared_record_blocked_professional b '
                 'WHERE b.patient = d.patient AND b.professional = %s) '
-                "AND (d.state <> 'withdrawn' OR d.author = %s) "
+                "AND (d.state <> 'withdrawn' OR d.author = %s "
+                'OR d.publisher = %s) '
                 f'AND ((COALESCE(d.masked, {t} <> {t}) <> {t} '
                 "AND d.confidentiality <> 'V') "
-                'OR d.author = %s OR pa.primary_care_doctor = %s '
+                'OR d.author = %s OR d.publisher = %s '
+                'OR pa.primary_care_doctor = %s '
                 'OR (COALESCE(pa.shared_record_emergency_opposition, '
                 f'{t} <> {t}) <> {t} AND EXISTS (SELECT 1 FROM '
                 'gnuhealth_shared_record_emergency_access e '
                 'WHERE e.patient = d.patient AND e.professional = %s '
-                'AND e.expires > %s)))', (p, p, p, p, p, now))
+                'AND e.expires > %s)))', (p, p, p, p, p, p, p, now))
         return seen
 
     def entries(self, roles):
