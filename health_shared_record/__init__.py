@@ -6,8 +6,8 @@ from trytond.report import Report
 from . import (
     condition, configuration, document, emergency, entry, evaluation,
     exchange, guard, medicament, medication, offered, patient, prescription,
-    prevention, prevention_recall, printing, privacy, professional, trail,
-    vaccination)
+    prevention, prevention_recall, printing, privacy, professional, selection,
+    trail, vaccination)
 
 __all__ = ['register']
 
@@ -75,6 +75,7 @@ def register():
         offered.Document,
         offered.Reminder,
         offered.ActionKeyword,
+        selection.Translation,
         module='health_shared_record', type_='model')
     Pool.register(
         document.AddFile,

@@ -14,6 +14,7 @@ from trytond.transaction import Transaction
 from . import cda
 from .common import StorableText, clinic_company
 from .exceptions import ConfigurationError
+from .selection import Selection
 
 
 def alternative_id_types():
@@ -44,7 +45,7 @@ class Configuration(StorableText, ModelSingleton, ModelSQL, ModelView):
         "Patient Identifier System",
         help="OID of the clinic's patient identifiers (the PUID); "
         "made under the OID root when empty.")
-    national_identifier_type = fields.Selection(
+    national_identifier_type = Selection(
         'get_alternative_id_types', "National Identifier Type",
         help="Which of the patient's other identifiers is the national one.")
     national_identifier_system = fields.Char(

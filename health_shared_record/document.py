@@ -36,6 +36,7 @@ from .guard import (
 from .exceptions import (
     DocumentFrozenError, DocumentTypeError, FileError, PublishError,
     PublishWarning, WithdrawError)
+from .selection import Selection
 
 LOINC_CODE = re.compile(r'^(\d{1,7})-(\d)$')
 
@@ -213,9 +214,9 @@ class Document(StorableText, Guarded, Workflow, ModelSQL, ModelView):
             'required': Eval('state') != 'draft',
             },
         help="The institution that keeps the document (its custodian).")
-    state = fields.Selection(STATES, "State", readonly=True, required=True)
+    state = Selection(STATES, "State", readonly=True, required=True)
     state_string = state.translated('state')
-    confidentiality = fields.Selection(
+    confidentiality = Selection(
         CONFIDENTIALITY, "Confidentiality", required=True,
         states={'readonly': DRAFT},
         help="Very restricted documents are seen only by their author and "
@@ -263,7 +264,7 @@ class Document(StorableText, Guarded, Workflow, ModelSQL, ModelView):
             'readonly': DRAFT,
             'invisible': Bool(Eval('origin')) | DRAFT,
             })
-    file_type = fields.Selection(
+    file_type = Selection(
         FILE_TYPES, "File Type",
         states={
             'readonly': DRAFT,
@@ -1051,11 +1052,11 @@ class AddFileStart(ModelView):
         'gnuhealth.shared_record.document.type', "Type", required=True)
     title = fields.Char("Title", required=True)
     effective_date = fields.DateTime("Date", required=True)
-    confidentiality = fields.Selection(
+    confidentiality = Selection(
         CONFIDENTIALITY, "Confidentiality", required=True)
     file = fields.Binary("File", required=True, filename='file_name')
     file_name = fields.Char("File Name")
-    file_type = fields.Selection(
+    file_type = Selection(
         FILE_TYPES, "File Type", required=True,
         help="What the file is; it is checked against the file's content.")
     source_author = fields.Char(

@@ -11,6 +11,7 @@ from trytond.model import ModelSQL, ModelView, fields
 from trytond.pool import Pool, PoolMeta
 
 from .guard import Guarded
+from .selection import Selection
 
 KINDS = [
     ('problem', "Problem"),
@@ -63,7 +64,7 @@ class Entry(Guarded, ModelSQL, ModelView):
     patient = fields.Many2One(
         'gnuhealth.patient', "Patient", required=True, readonly=True,
         ondelete='CASCADE')
-    kind = fields.Selection(KINDS, "Kind", required=True, readonly=True)
+    kind = Selection(KINDS, "Kind", required=True, readonly=True)
     kind_string = kind.translated('kind')
     name = fields.Char("Name", required=True, readonly=True)
     code = fields.Char("Code", readonly=True)
@@ -76,14 +77,14 @@ class Entry(Guarded, ModelSQL, ModelView):
     planned = fields.Boolean("Planned", readonly=True,
         help="Prescribed or planned, not stated as taken or given.")
     start_date = fields.Date("Start Date", readonly=True)
-    start_precision = fields.Selection(
+    start_precision = Selection(
         PRECISIONS, "Start Precision", readonly=True)
     end_date = fields.Date("End Date", readonly=True)
-    end_precision = fields.Selection(
+    end_precision = Selection(
         PRECISIONS, "End Precision", readonly=True)
     start = fields.Function(fields.Char("Start"), 'get_when')
     end = fields.Function(fields.Char("End"), 'get_when')
-    status = fields.Selection(STATUSES, "Status", readonly=True)
+    status = Selection(STATUSES, "Status", readonly=True)
     status_string = status.translated('status')
     severity = fields.Char("Severity", readonly=True)
     reaction = fields.Char("Reaction", readonly=True)

@@ -23,6 +23,7 @@ from .guard import Guarded
 from .exceptions import (
     ConfigurationError, DocumentTypeError, ExchangeError, PublishError,
     WithdrawError)
+from .selection import Selection
 
 EXCHANGE_STATES = [
     ('none', "Not Exchanged"),
@@ -59,7 +60,7 @@ class Configuration(metaclass=PoolMeta):
         "Repository URL",
         help="The FHIR R4 base URL of the document repository (IHE MHD); "
         "empty to keep the shared record in this database only.")
-    repository_auth = fields.Selection([
+    repository_auth = Selection([
             ('none', "None"),
             ('basic', "Basic"),
             ('bearer', "Bearer Token"),
@@ -175,7 +176,7 @@ class Configuration(metaclass=PoolMeta):
 class Document(metaclass=PoolMeta):
     __name__ = 'gnuhealth.shared_record.document'
 
-    exchange_state = fields.Selection(
+    exchange_state = Selection(
         EXCHANGE_STATES, "Exchange", readonly=True, required=True,
         help="Where the document stands with the external repository.")
     exchange_message = fields.Text(
@@ -190,7 +191,7 @@ class Document(metaclass=PoolMeta):
     exchange_date = fields.DateTime(
         "Sent On", readonly=True,
         states={'invisible': Eval('exchange_state') != 'sent'})
-    source = fields.Selection(
+    source = Selection(
         SOURCES, "Source", readonly=True, required=True,
         help="Whether this clinic published the document or it was fetched "
         "from the repository, where another clinic published it.")
@@ -604,7 +605,7 @@ class Fetch(Guarded, ModelSQL, ModelView):
     patient = fields.Many2One(
         'gnuhealth.patient', "Patient", required=True, readonly=True,
         ondelete='CASCADE')
-    state = fields.Selection(
+    state = Selection(
         FETCH_STATES, "State", required=True, readonly=True)
     found = fields.Integer(
         "Found", readonly=True,

@@ -29,6 +29,7 @@ from .common import StorableText, clinic_today, send_email
 from .exceptions import PreventionError, PreventionRuleError
 from .guard import Guarded, GuardedReport, patient_in
 from .medicament import ATC_CODE
+from .selection import Selection
 
 OPEN_STATES = {schedule.UPCOMING, schedule.DUE, schedule.OVERDUE}
 STATES = [
@@ -97,12 +98,12 @@ class Rule(StorableText, DeactivableMixin, ModelSQL, ModelView):
         "Code", required=True,
         help="A stable code, e.g. FR-DTP-45; reminders and imports use it.")
     name = fields.Char("Name", required=True, translate=True)
-    category = fields.Selection([
+    category = Selection([
             ('vaccination', "Vaccination"),
             ('screening', "Screening"),
             ('checkup', "Check-up"),
             ], "Category", required=True)
-    kind = fields.Selection([
+    kind = Selection([
             ('once', "Once in the age window"),
             ('recurring', "Recurring"),
             ('campaign', "Yearly campaign"),
@@ -110,12 +111,12 @@ class Rule(StorableText, DeactivableMixin, ModelSQL, ModelView):
         help="Once: due when the window opens. Recurring: due when the "
         "window opens, then an interval after each event. Campaign: due "
         "each year when the campaign starts.")
-    sex = fields.Selection([
+    sex = Selection([
             (None, "Everyone"),
             ('f', "Women"),
             ('m', "Men"),
             ], "Sex", help="Compared with the patient's biological sex.")
-    age_unit = fields.Selection(AGE_UNITS, "Age Unit", required=True)
+    age_unit = Selection(AGE_UNITS, "Age Unit", required=True)
     min_age = fields.Integer(
         "From Age", required=True,
         help="The rule applies from the day the patient reaches this age.")
@@ -427,7 +428,7 @@ class Reminder(Guarded, ModelSQL, ModelView):
             'get_categories', "Category"), 'get_category',
         searcher='search_category')
     due_date = fields.Date("Due Date", required=True, readonly=True)
-    state = fields.Selection(STATES, "State", required=True, readonly=True)
+    state = Selection(STATES, "State", required=True, readonly=True)
     due = fields.Function(fields.Char(
             "Due",
             help="When to act: now for a reminder due or overdue, else "
@@ -449,7 +450,7 @@ class Reminder(Guarded, ModelSQL, ModelView):
         "Done On", readonly=True,
         help="When the vaccination, procedure or document that satisfies "
         "the reminder took place (or was done elsewhere).")
-    dismissal_reason = fields.Selection(
+    dismissal_reason = Selection(
         [(None, '')] + DISMISSAL_REASONS, "Dismissal Reason", readonly=True)
     dismissal_note = fields.Char("Dismissal Note", readonly=True)
     dismissed_by = fields.Many2One('res.user', "Dismissed By", readonly=True)
@@ -984,7 +985,7 @@ class DismissStart(ModelView):
     "Dismiss Prevention Reminder"
     __name__ = 'gnuhealth.prevention.dismiss.start'
 
-    reason = fields.Selection(DISMISSAL_REASONS, "Reason", required=True)
+    reason = Selection(DISMISSAL_REASONS, "Reason", required=True)
     done_date = fields.Date(
         "Done On", states={
             'invisible': Eval('reason') != 'done_elsewhere',

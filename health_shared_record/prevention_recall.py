@@ -18,6 +18,7 @@ from .common import clinic_today, current_professional, send_email
 from .exceptions import PreventionError
 from .guard import GuardedReport, actor
 from .prevention import OPEN_STATES, patient_language
+from .selection import Selection
 
 RECALL_METHODS = [
     (None, ''),
@@ -48,7 +49,7 @@ class Reminder(metaclass=PoolMeta):
     recall_date = fields.Date(
         "Recalled On", readonly=True,
         help="The last day the clinic recalled the patient for it.")
-    recall_method = fields.Selection(
+    recall_method = Selection(
         RECALL_METHODS, "Recall Method", readonly=True)
     recalled_by = fields.Many2One('res.user', "Recalled By", readonly=True)
     recall = fields.Function(fields.Char(

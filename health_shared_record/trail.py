@@ -12,6 +12,7 @@ from trytond.transaction import Transaction
 
 from .exceptions import AccessTrailError
 from .guard import Guarded, patient_in
+from .selection import Selection
 
 ACCESS_MODES = [
     ('normal', "Normal"),
@@ -79,8 +80,8 @@ class AccessLog(AppendOnly, ModelView):
     professional = fields.Many2One(
         'gnuhealth.healthprofessional', "Professional", readonly=True,
         ondelete='RESTRICT')
-    mode = fields.Selection(ACCESS_MODES, "Mode", readonly=True, required=True)
-    action = fields.Selection(
+    mode = Selection(ACCESS_MODES, "Mode", readonly=True, required=True)
+    action = Selection(
         ACCESS_ACTIONS, "Action", readonly=True, required=True)
 
     @classmethod
@@ -125,7 +126,7 @@ class Consent(AppendOnly, ModelView):
     patient = fields.Many2One(
         'gnuhealth.patient', "Patient", readonly=True, required=True,
         ondelete='RESTRICT')
-    action = fields.Selection(
+    action = Selection(
         CONSENT_ACTIONS, "Choice", readonly=True, required=True)
     document = fields.Many2One(
         'gnuhealth.shared_record.document', "Document", readonly=True,
