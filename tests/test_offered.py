@@ -138,16 +138,21 @@ class OfferedTestCase(unittest.TestCase):
                         ('db_id', 'in', list(ids)),
                         ])}
 
+    def assert_privacy_buttons_only(self):
+        """No clinician's button is offered, and the patient's privacy
+        buttons are, not greyed"""
+        for model, buttons in CLINICIAN_BUTTONS.items():
+            shown, _ = self.buttons(model)
+            self.assertFalse(shown & buttons, msg=model)
+        shown, greyed = self.buttons('gnuhealth.patient')
+        self.assertEqual(shown & PRIVACY_BUTTONS, PRIVACY_BUTTONS)
+        self.assertFalse(greyed & PRIVACY_BUTTONS)
+
     @with_transaction()
     def test_front_desk_offered_no_clinician_action(self):
         self.create_users()
         with self.acting_as('nadia'):
-            for model, buttons in CLINICIAN_BUTTONS.items():
-                shown, _ = self.buttons(model)
-                self.assertFalse(shown & buttons, msg=model)
-            shown, greyed = self.buttons('gnuhealth.patient')
-            self.assertEqual(shown & PRIVACY_BUTTONS, PRIVACY_BUTTONS)
-            self.assertFalse(greyed & PRIVACY_BUTTONS)
+            self.assert_privacy_buttons_only()
             for model, actions in CLINICIAN_ACTIONS.items():
                 offered = self.toolbar(model)
                 for action in actions:
@@ -173,12 +178,7 @@ class OfferedTestCase(unittest.TestCase):
     def test_patient_offered_only_own_actions(self):
         self.create_users()
         with self.acting_as('lucie'):
-            for model, buttons in CLINICIAN_BUTTONS.items():
-                shown, _ = self.buttons(model)
-                self.assertFalse(shown & buttons, msg=model)
-            shown, greyed = self.buttons('gnuhealth.patient')
-            self.assertEqual(shown & PRIVACY_BUTTONS, PRIVACY_BUTTONS)
-            self.assertFalse(greyed & PRIVACY_BUTTONS)
+            self.assert_privacy_buttons_only()
             shown, greyed = self.buttons('gnuhealth.shared_record.document')
             self.assertEqual(shown, {'mask', 'unmask'})
             self.assertFalse(greyed)
