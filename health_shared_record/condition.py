@@ -1,5 +1,7 @@
 # This file is part of health_shared_record.  Licensed under the GNU General
 # Public License v3 or later; see the COPYING file at the top of the project.
+import datetime as dt
+
 from trytond.pool import PoolMeta
 
 from . import cda
@@ -34,10 +36,16 @@ class PatientDisease(metaclass=PoolMeta):
 
         GNU Health fills the diagnosis date in with the day the record is
         made: for an allergy, which began long before anyone wrote it down,
-        that day is no onset, and the onset is then not known."""
-        if self.is_allergy and self.diagnosed_date == local_date(
-                self.create_date):
-            return None
+        that day is no onset, and the onset is then not known. GNU Health
+        takes that day from the server's clock (date.today()), which near
+        midnight may not be the clinic's day yet: either day is the day of
+        writing."""
+        if self.is_allergy and self.create_date:
+            server_day = self.create_date.replace(
+                tzinfo=dt.timezone.utc).astimezone().date()
+            if self.diagnosed_date in {
+                    local_date(self.create_date), server_day}:
+                return None
         return self.diagnosed_date
 
     def shared_record_time(self):

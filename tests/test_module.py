@@ -1,5 +1,9 @@
 # This file is part of health_shared_record.  Licensed under the GNU General
 # Public License v3 or later; see the COPYING file at the top of the project.
+import contextlib
+import os
+import time
+
 from lxml import etree
 
 from trytond.pool import Pool
@@ -14,6 +18,22 @@ LIST_WIDGETS = {
     'image', 'integer', 'many2many', 'many2one', 'numeric', 'one2many',
     'one2one', 'progressbar', 'reference', 'selection', 'multiselection',
     'sip', 'text', 'time', 'timedelta', 'url'}
+
+
+@contextlib.contextmanager
+def server_clock(zone):
+    "The server process's own time zone, as date.today() reads it"
+    before = os.environ.get('TZ')
+    os.environ['TZ'] = zone
+    time.tzset()
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ['TZ']
+        else:
+            os.environ['TZ'] = before
+        time.tzset()
 
 
 class SharedRecordTestCase(ModuleTestCase):
@@ -94,6 +114,30 @@ class SharedRecordTestCase(ModuleTestCase):
                 [['\x00', 'Rule', 'vaccination', 'once', 'years', '0',
                         'J07BB']])
         self.assertIn('NUL', refusal.exception.message)
+
+    @with_transaction()
+    def test_allergy_written_near_midnight_has_no_onset(self):
+        "The day GNU Health fills in is no onset, by either clock"
+        import datetime as dt
+        Disease = Pool().get('gnuhealth.patient.disease')
+        # 23:30 UTC is already the next day in Paris; GNU Health's default
+        # (date.today()) may give either day
+        written = dt.datetime(2026, 12, 1, 23, 30)
+        with Transaction().set_context(
+                shared_record_timezone='Europe/Paris'), server_clock('UTC'):
+            for day in (dt.date(2026, 12, 1), dt.date(2026, 12, 2)):
+                allergy = Disease(
+                    is_allergy=True, create_date=written, diagnosed_date=day)
+                self.assertIsNone(allergy.shared_record_onset(), day)
+            problem = Disease(
+                is_allergy=False, create_date=written,
+                diagnosed_date=dt.date(2026, 12, 1))
+            self.assertEqual(
+                problem.shared_record_onset(), dt.date(2026, 12, 1))
+            older = Disease(
+                is_allergy=True, create_date=written,
+                diagnosed_date=dt.date(2020, 5, 4))
+            self.assertEqual(older.shared_record_onset(), dt.date(2020, 5, 4))
 
 
 del ModuleTestCase
