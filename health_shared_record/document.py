@@ -22,7 +22,7 @@ from trytond.pyson import Bool, Eval
 from trytond.report import Report
 from trytond.rpc import RPC
 from trytond.tools import grouped_slice
-from trytond.transaction import Transaction
+from trytond.transaction import Transaction, without_check_access
 from trytond.wizard import Button, StateTransition, StateView, Wizard
 
 from . import cda, cda_render, versioning
@@ -119,8 +119,14 @@ class DocumentType(
             ]
         cls._order.insert(1, ('name', 'ASC'))
 
-    def get_rec_name(self, name):
-        return self.name
+    @classmethod
+    def get_rec_name(cls, types, name):
+        """One read of the names of the types shown, however many rows of a
+        list show each (trytond asks for a type once per row)"""
+        ids = list({t.id for t in types})
+        with without_check_access():
+            names = {r['id']: r['name'] for r in cls.read(ids, ['name'])}
+        return {t.id: names[t.id] for t in types}
 
     @classmethod
     def search_rec_name(cls, name, clause):

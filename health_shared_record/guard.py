@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from sql import Cast, Literal
 from sql.operators import Concat, Exists, Like
 
+from trytond.cache import Cache
 from trytond.exceptions import UserError
 from trytond.i18n import gettext
 from trytond.model import fields
@@ -48,6 +49,10 @@ PATIENT_GROUPS = [('health_shared_record', 'group_shared_record_patient')]
 @dataclass(frozen=True)
 class Actor:
     "Who makes the call, as the policies need it"
+
+    def __deepcopy__(self, memo):
+        # Frozen: the cache gives it without copying it
+        return self
     user: int
     # The health professional whose party logs in as the user, or -1
     professional: int = -1
@@ -75,6 +80,10 @@ class Actor:
 
 
 _ACTORS = weakref.WeakKeyDictionary()
+# Between requests, by user and groups (trytond's own cache of a user's
+# groups follows their changes); cleared, in every server, when a login,
+# a professional or a patient changes (ActorParty and the others below)
+_actors = Cache('health_shared_record.actor', context=False)
 
 
 def actor():
@@ -87,16 +96,26 @@ def actor():
     key = (user, transaction.counter)
     if key not in known:
         known.clear()
-        known[key] = _compute_actor(user)
+        known[key] = _cached_actor(user)
     return known[key]
 
 
-def _compute_actor(user):
+def _cached_actor(user):
+    User = Pool().get('res.user')
+    groups = frozenset(User.get_groups())
+    key = (user, tuple(sorted(groups)))
+    who = _actors.get(key)
+    if who is None:
+        who = _compute_actor(user, groups)
+        _actors.set(key, who)
+    return who
+
+
+def _compute_actor(user, groups):
     pool = Pool()
     Professional = pool.get('gnuhealth.healthprofessional')
     Patient = pool.get('gnuhealth.patient')
     Party = pool.get('party.party')
-    User = pool.get('res.user')
     ModelData = pool.get('ir.model.data')
     cursor = Transaction().connection.cursor()
     professional = Professional.__table__()
@@ -112,7 +131,6 @@ def _compute_actor(user):
             party, condition=party.id == patient.party).select(
             patient.id, where=party.internal_user == user))
     patients = frozenset(i for i, in cursor)
-    groups = set(User.get_groups())
 
     def member(xml_ids):
         return any(
@@ -529,3 +547,43 @@ class GuardedReport:
                     ]):
             raise denied()
         return super().execute(ids, data)
+
+
+class ActorLinks:
+    """Who a user is changes with the party that logs in as the user, and
+    with the professional or patient of that party"""
+    __slots__ = ()
+    _actor_fields = set()
+
+    @classmethod
+    def create(cls, vlist):
+        records = super().create(vlist)
+        _actors.clear()
+        return records
+
+    @classmethod
+    def write(cls, *args):
+        super().write(*args)
+        values = args[1::2]
+        if any(cls._actor_fields & set(v) for v in values):
+            _actors.clear()
+
+    @classmethod
+    def delete(cls, records):
+        super().delete(records)
+        _actors.clear()
+
+
+class ActorParty(ActorLinks, metaclass=PoolMeta):
+    __name__ = 'party.party'
+    _actor_fields = {'internal_user'}
+
+
+class ActorProfessional(ActorLinks, metaclass=PoolMeta):
+    __name__ = 'gnuhealth.healthprofessional'
+    _actor_fields = {'party'}
+
+
+class ActorPatient(ActorLinks, metaclass=PoolMeta):
+    __name__ = 'gnuhealth.patient'
+    _actor_fields = {'party'}

@@ -16,6 +16,21 @@ from trytond.transaction import Transaction
 _labels = Cache('health_shared_record.selection_labels', context=False)
 
 
+class Labels(dict):
+    """A selection's labels in a language: shared by every reader, never
+    changed, so that the cache gives them without copying them"""
+    __slots__ = ()
+
+    def __deepcopy__(self, memo):
+        return self
+
+    def _read_only(self, *args, **kwargs):
+        raise TypeError("a selection's labels are read only")
+
+    __setitem__ = __delitem__ = _read_only
+    update = pop = popitem = clear = setdefault = _read_only
+
+
 class Selection(fields.Selection):
     "A selection of fixed values, whose labels are read once per language"
     # The benchmark's baseline reads them as trytond does
@@ -29,7 +44,7 @@ class Selection(fields.Selection):
         key = (model.__name__, name, Transaction().language)
         labels = _labels.get(key)
         if labels is None:
-            labels = super().get_selection(model, name, inst)
+            labels = Labels(super().get_selection(model, name, inst))
             _labels.set(key, labels)
         return labels
 
