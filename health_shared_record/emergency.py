@@ -7,7 +7,7 @@ import datetime as dt
 from sql import Literal
 
 from trytond.i18n import gettext
-from trytond.model import ModelView, fields
+from trytond.model import Index, ModelView, fields
 from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Eval
 from trytond.tools import grouped_slice
@@ -46,6 +46,15 @@ class EmergencyAccess(StorableText, AppendOnly, ModelView):
         super().__setup__()
         cls._order = [('create_date', 'DESC'), ('id', 'DESC')]
         cls.__rpc__['create'].fresh_session = False
+        cls._sql_indexes.update(cls.history_indexes())
+
+    @classmethod
+    def history_indexes(cls):
+        "The privacy officer's list, newest first"
+        table = cls.__table__()
+        return {Index(
+                table, (table.create_date, Index.Range()),
+                (table.id, Index.Range()))}
 
     def get_valid(self, name):
         return self.expires > dt.datetime.now()

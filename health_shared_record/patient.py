@@ -7,7 +7,7 @@ from trytond.model import ModelView, fields
 from trytond.pool import Pool, PoolMeta
 from trytond.tools import grouped_slice
 
-from . import cda
+from . import cda, relation
 from .common import SharedRecordOrigin, label
 from .exceptions import PublishError
 
@@ -19,12 +19,12 @@ class Patient(SharedRecordOrigin, metaclass=PoolMeta):
     shared_record_type_code = SUMMARY_TYPE_CODE
     shared_record_versioned_fields = ('title', 'institution')
 
-    shared_documents = fields.One2Many(
+    shared_documents = relation.One2Many(
         'gnuhealth.shared_record.document', 'patient', "Shared Documents",
         readonly=True,
         help="Every document of the patient's shared record, "
         "all versions included.")
-    shared_record_current = fields.One2Many(
+    shared_record_current = relation.One2Many(
         'gnuhealth.shared_record.document', 'patient', "Shared Record",
         readonly=True,
         filter=[('state', '!=', 'superseded')],
@@ -40,7 +40,7 @@ class Patient(SharedRecordOrigin, metaclass=PoolMeta):
             help="The latest published patient summary."),
         'get_shared_record_summary')
 
-    shared_record_summary_reading = fields.One2Many(
+    shared_record_summary_reading = relation.One2Many(
         'gnuhealth.shared_record.document', 'patient', "Summary to Read",
         readonly=True,
         filter=[

@@ -9,7 +9,7 @@ to every path a client can take."""
 import datetime as dt
 
 from sql import Literal, Null
-from sql.conditionals import Coalesce
+from sql.conditionals import Case, Coalesce
 from sql.operators import Exists
 
 from trytond.i18n import gettext
@@ -17,12 +17,13 @@ from trytond.model import ModelSQL, ModelView, fields
 from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Eval
 from trytond.rpc import RPC
-from trytond.tools import grouped_slice
+from trytond.tools import grouped_slice, reduce_ids
 from trytond.transaction import Transaction, without_check_access
 from trytond.pyson import PYSONEncoder
 from trytond.wizard import (
     Button, StateAction, StateTransition, StateView, Wizard)
 
+from . import relation
 from .common import check_plausible_date, clinic_today, current_professional
 from .exceptions import PrivacyError, PublishError
 from .guard import (
@@ -68,7 +69,7 @@ class Document(metaclass=PoolMeta):
             "from the patient, very restricted, or seen under an emergency "
             "access."),
         'get_markers')
-    access_logs = fields.One2Many(
+    access_logs = relation.One2Many(
         'gnuhealth.shared_record.access_log', 'document', "Access History",
         readonly=True)
 
@@ -165,19 +166,13 @@ class Document(metaclass=PoolMeta):
         pool = Pool()
         Patient = pool.get('gnuhealth.patient')
         Block = pool.get('gnuhealth.shared_record.blocked_professional')
-        Access = pool.get('gnuhealth.shared_record.emergency_access')
         patient = Patient.__table__()
         block = Block.__table__()
-        access = Access.__table__()
         professional = actor.professional
         # Who wrote or published a document sees it
         author = (table.author == professional) | (
             table.publisher == professional)
-        emergency = ~is_true(patient.shared_record_emergency_opposition) & (
-            Exists(access.select(Literal(1), where=(
-                        (access.patient == patient.id)
-                        & (access.professional == professional)
-                        & (access.expires > dt.datetime.now())))))
+        emergency = cls._emergency_where(patient, professional)
         restricted = is_true(table.masked) | (table.confidentiality == 'V')
         return (
             Exists(patient.select(Literal(1), where=(
@@ -190,6 +185,55 @@ class Document(metaclass=PoolMeta):
                         (block.patient == table.patient)
                         & (block.professional == professional))))
             & ((table.state != 'withdrawn') | author))
+
+    @classmethod
+    def _emergency_where(cls, patient, professional):
+        "The patient (a row of patient) is under professional's emergency"
+        Access = Pool().get('gnuhealth.shared_record.emergency_access')
+        access = Access.__table__()
+        return ~is_true(patient.shared_record_emergency_opposition) & (
+            Exists(access.select(Literal(1), where=(
+                        (access.patient == patient.id)
+                        & (access.professional == professional)
+                        & (access.expires > dt.datetime.now())))))
+
+    @classmethod
+    def access_mode_sql(cls, table, patient, actor):
+        """On which ground the policy lets actor see a document (a row of
+        table, with its patient's row): patient, author, treating,
+        emergency or normal"""
+        whens = []
+        if actor.patients:
+            whens.append((patient_in(table.patient, actor), 'patient'))
+        professional = actor.professional
+        if professional >= 0:
+            whens += [
+                ((table.author == professional)
+                    | (table.publisher == professional), 'author'),
+                (patient.primary_care_doctor == professional, 'treating'),
+                ((is_true(table.masked) | (table.confidentiality == 'V'))
+                    & cls._emergency_where(patient, professional),
+                    'emergency'),
+                ]
+        if not whens:
+            return Literal('normal')
+        return Case(*whens, else_=Literal('normal'))
+
+    @classmethod
+    def access_modes(cls, documents, actor):
+        "The access mode of actor to each document, by id"
+        Patient = Pool().get('gnuhealth.patient')
+        table = cls.__table__()
+        patient = Patient.__table__()
+        cursor = Transaction().connection.cursor()
+        modes = {}
+        for sub_ids in grouped_slice(list(map(int, documents))):
+            cursor.execute(*table.join(
+                    patient, condition=patient.id == table.patient).select(
+                    table.id, cls.access_mode_sql(table, patient, actor),
+                    where=reduce_ids(table.id, sub_ids)))
+            modes.update(cursor)
+        return modes
 
     @staticmethod
     def default_masked():
@@ -228,15 +272,11 @@ class Document(metaclass=PoolMeta):
     def get_markers(cls, documents, name):
         """The restrictions on each document, as the user who reads it is
         concerned: the emergency marker for whom it lets see it"""
-        Professional = Pool().get('gnuhealth.healthprofessional')
-        user = Transaction().user
-        who = actor()
-        professional = (
-            Professional(who.professional) if who.professional >= 0 else None)
         words = {
             key: gettext(f'health_shared_record.msg_marker_{key}')
             for key in ['masked', 'hidden', 'restricted', 'emergency']}
         hidden = cls.get_hidden_now(documents, 'hidden_now')
+        modes = cls.access_modes(documents, actor())
         markers = {}
         for document in documents:
             found = []
@@ -246,27 +286,10 @@ class Document(metaclass=PoolMeta):
                 found.append(words['hidden'])
             if document.confidentiality == 'V':
                 found.append(words['restricted'])
-            if ((document.masked or document.confidentiality == 'V')
-                    and document.access_mode(user, professional)
-                    == 'emergency'):
+            if modes.get(document.id) == 'emergency':
                 found.append(words['emergency'])
             markers[document.id] = ', '.join(found)
         return markers
-
-    def access_mode(self, user, professional):
-        "On which ground the policy lets user see the document"
-        patient = self.patient
-        if patient.is_user(user):
-            return 'patient'
-        if professional:
-            if self.is_by(getattr(professional, 'id', professional)):
-                return 'author'
-            if patient.primary_care_doctor == professional:
-                return 'treating'
-            if ((self.masked or self.confidentiality == 'V')
-                    and patient.has_emergency_access(professional)):
-                return 'emergency'
-        return 'normal'
 
     @classmethod
     def publish(cls, documents):
@@ -453,13 +476,13 @@ class Patient(GuardedRead, metaclass=PoolMeta):
         "Refuses Emergency Access",
         help="No professional may declare an emergency to see the "
         "patient's masked documents.")
-    shared_record_emergency_accesses = fields.One2Many(
+    shared_record_emergency_accesses = relation.One2Many(
         'gnuhealth.shared_record.emergency_access', 'patient',
         "Emergency Accesses", readonly=True)
-    shared_record_access_logs = fields.One2Many(
+    shared_record_access_logs = relation.One2Many(
         'gnuhealth.shared_record.access_log', 'patient', "Access History",
         readonly=True)
-    shared_record_consents = fields.One2Many(
+    shared_record_consents = relation.One2Many(
         'gnuhealth.shared_record.consent', 'patient', "Privacy Choices",
         readonly=True)
 
@@ -498,19 +521,11 @@ class Patient(GuardedRead, metaclass=PoolMeta):
 
     def is_user(self, user):
         "Whether user is this patient logged in"
+        if user and user == Transaction().user:
+            # Known without reading the party, a large record
+            return self.id in actor().patients
         return bool(user and self.party.internal_user
             and self.party.internal_user.id == user)
-
-    def has_emergency_access(self, professional):
-        EmergencyAccess = Pool().get(
-            'gnuhealth.shared_record.emergency_access')
-        if self.shared_record_emergency_opposition:
-            return False
-        return bool(EmergencyAccess.search([
-                    ('patient', '=', self.id),
-                    ('professional', '=', professional.id),
-                    ('valid', '=', True),
-                    ], limit=1))
 
     @classmethod
     def guard_where(cls, table, actor):

@@ -139,5 +139,32 @@ class SharedRecordTestCase(ModuleTestCase):
                 diagnosed_date=dt.date(2020, 5, 4))
             self.assertEqual(older.shared_record_onset(), dt.date(2020, 5, 4))
 
+    @with_transaction()
+    def test_history_indexes_made_on_update(self):
+        """The first page of the access history's lists, newest first, is
+        read from an index, without sorting the lines"""
+        from trytond import backend
+        pool = Pool()
+        cursor = Transaction().connection.cursor()
+        if backend.name == 'postgresql':
+            # As with millions of lines
+            for setting in ['seqscan', 'bitmapscan', 'sort']:
+                cursor.execute(f'SET LOCAL enable_{setting} = off')
+            explain, sorting = 'EXPLAIN ', 'Sort'
+        else:
+            explain, sorting = 'EXPLAIN QUERY PLAN ', 'B-TREE FOR ORDER BY'
+        for name, domains in [
+                ('gnuhealth.shared_record.access_log', [
+                        [], [('mode', '=', 'emergency')],
+                        [('patient', '=', 1)]]),
+                ('gnuhealth.shared_record.emergency_access', [[]]),
+                ]:
+            Model = pool.get(name)
+            for domain in domains:
+                query = Model.search(domain, limit=1000, query=True)
+                cursor.execute(explain + str(query), query.params)
+                plan = '\n'.join(str(row[-1]) for row in cursor)
+                self.assertIn('INDEX', plan.upper(), msg=f'{name} {domain}')
+                self.assertNotIn(sorting, plan, msg=f'{name} {domain}')
 
 del ModuleTestCase
