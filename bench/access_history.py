@@ -141,7 +141,7 @@ def setup(patients, lines):
         "'open', 0, TIMESTAMP '2021-12-01' + g * INTERVAL '15 seconds' "
         'FROM generate_series(1, %s) g '
         'JOIN bench_documents d ON d.k = CASE WHEN g %% %s = 0 THEN 0 '
-        'ELSE (g * 7919) %% %s END',
+        'ELSE (g::bigint * 7919) %% %s END',
         (doctor, professional.id, lines, lines // HEAVY, patients))
     cursor.execute(
         'INSERT INTO gnuhealth_shared_record_emergency_access '
@@ -150,7 +150,7 @@ def setup(patients, lines):
         "TIMESTAMP '2021-12-01' + g * INTERVAL '2 hours 10 minutes', 0, "
         "TIMESTAMP '2021-12-01' + g * INTERVAL '2 hours' "
         'FROM generate_series(1, 20000) g '
-        'JOIN bench_documents d ON d.k = (g * 104729) %% %s',
+        'JOIN bench_documents d ON d.k = (g::bigint * 104729) %% %s',
         (professional.id, patients))
     return {
         'company': company, 'doctor': doctor, 'officer': officer.id,
