@@ -504,7 +504,7 @@ class Reminder(Guarded, ModelSQL, ModelView):
     def get_due(cls, reminders, name):
         Lang = Pool().get('ir.lang')
         lang = Lang.get()
-        today = clinic_today()
+        today = reference_date()
         now = gettext('health_shared_record.msg_prevention_due_now')
         due = {}
         for reminder in reminders:
@@ -519,11 +519,12 @@ class Reminder(Guarded, ModelSQL, ModelView):
 
     def calendar_date(self):
         """The day a calendar shows the reminder on: when it was done, its
-        due date when it is still to come, and else today, or the next
-        working day, never a day long past"""
+        due date when it is still to come, and else the day the reminders
+        are computed for (today), or the next working day, never a day long
+        past"""
         if self.state == 'done' and self.done_date:
             return self.done_date
-        today = clinic_today()
+        today = reference_date()
         if self.due_date > today:
             return self.due_date
         if today.weekday() >= 5:
