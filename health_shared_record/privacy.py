@@ -345,9 +345,8 @@ class Document(metaclass=PoolMeta):
 
     @classmethod
     def log_access(cls, documents, action):
+        "documents: records or ids"
         AccessLog = Pool().get('gnuhealth.shared_record.access_log')
-        with Transaction().set_user(0):
-            documents = cls.browse(list(map(int, documents)))
         AccessLog.record(documents, action)
 
     @classmethod

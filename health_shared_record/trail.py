@@ -115,8 +115,8 @@ class AccessLog(AppendOnly, ModelView):
 
     @classmethod
     def record(cls, documents, action):
-        """Log that the current user accessed the documents; the mode says
-        on which ground the policy let them see it.
+        """Log that the current user accessed the documents (records or
+        ids); the mode says on which ground the policy let them see it.
 
         The lines are the server's own, with nothing a client gives: one
         statement makes them from the documents' rows (the mode as
