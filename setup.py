@@ -49,7 +49,10 @@ setup(
         ],
     extras_require={
         'postgresql': ['psycopg2 >= 2.7'],
+        # GNU Health's laboratory: laboratory reports and their alerts
+        'lab': ['gnuhealth-lab >= 5.0, < 5.1'],
         'test': [
+            'gnuhealth-lab >= 5.0, < 5.1',
             'proteus >= 7.0, < 7.1',
             'pytest',
             'hypothesis',

@@ -5,9 +5,9 @@ from trytond.report import Report
 
 from . import (
     condition, configuration, document, emergency, entry, evaluation,
-    exchange, guard, medicament, medication, offered, patient, prescription,
-    prevention, prevention_recall, printing, privacy, professional, selection,
-    trail, vaccination)
+    exchange, guard, lab, medicament, medication, offered, patient,
+    prescription, prevention, prevention_recall, printing, privacy,
+    professional, selection, trail, vaccination)
 
 __all__ = ['register']
 
@@ -94,5 +94,13 @@ def register():
         prevention.CalendarReport,
         prevention_recall.RecallLetter,
         module='health_shared_record', type_='report')
+    # With GNU Health's laboratory, when it is installed
+    Pool.register(
+        lab.AnalyteCode,
+        lab.LabTestUnit,
+        lab.Configuration,
+        lab.Document,
+        lab.Lab,
+        module='health_shared_record', type_='model', depends=['health_lab'])
     Pool.register_mixin(
         printing.ReportConverter, Report, module='health_shared_record')

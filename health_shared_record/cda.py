@@ -187,6 +187,8 @@ class Header:
     data_enterer: Optional[Person] = None
     # Who signs the document, when
     legal_authenticator: Optional[Person] = None
+    # Who asked for the care the document tells of (a test's requester)
+    referrer: Optional[Person] = None
     # When the care the document tells of took place
     service_time: Optional[Union[dt.datetime, Interval]] = None
     # The zone the times are written in; naive datetimes are UTC
@@ -492,8 +494,11 @@ def _section(out, section, zone=None):
         out.append('<entry>')
         if isinstance(item, Observation):
             _observation(out, item, zone)
-        else:
+        elif isinstance(item, Administration):
             _administration(out, item, zone)
+        else:
+            # An entry that writes itself, such as a laboratory battery
+            item.write_entry(out, zone)
         out.append('</entry>')
     out.append('</section></component>')
 
@@ -623,6 +628,13 @@ def build(header, sections=None, attachment=None):
         out.append('<signatureCode code="S"/>')
         _assigned_entity(out, header.legal_authenticator)
         out.append('</legalAuthenticator>')
+    if header.referrer is not None:
+        out.append('<participant typeCode="REF">'
+            '<associatedEntity classCode="PROV">')
+        _person_ids(out, header.referrer)
+        out.append('<associatedPerson>')
+        _name(out, header.referrer)
+        out.append('</associatedPerson></associatedEntity></participant>')
     if header.service_time is not None:
         service_time = header.service_time
         if not isinstance(service_time, Interval):

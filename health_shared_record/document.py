@@ -835,10 +835,19 @@ class Document(StorableText, Guarded, Workflow, ModelSQL, ModelView):
                 known[key] = professional.shared_record_person(configuration)
             return known[key]
         publisher = person(self.publisher)
+        signer, referrer = publisher, None
         if self.origin:
-            # Who did the act wrote it; who published it attests it
+            # Who did the act wrote it; who published it attests it,
+            # unless the record was signed by someone else (a laboratory
+            # test's validating biologist)
             author, author_time = person(self.author), self.published_date
             author_organization = None
+            signed_by = self.origin.get_shared_record_signer()
+            if signed_by is not None:
+                signer = person(signed_by)
+            requested_by = self.origin.get_shared_record_referrer()
+            if requested_by is not None:
+                referrer = person(requested_by)
         else:
             # An external file is the work of whoever wrote it, known or
             # not; the professional who adds it only enters it
@@ -866,7 +875,8 @@ class Document(StorableText, Guarded, Workflow, ModelSQL, ModelView):
             author_time=author_time,
             author_organization=author_organization,
             data_enterer=None if self.origin else publisher,
-            legal_authenticator=publisher if self.origin else None,
+            legal_authenticator=signer if self.origin else None,
+            referrer=referrer,
             custodian=custodian,
             replaces=self.replaces.unique_id if self.replaces else None)
 

@@ -26,6 +26,8 @@ PUBLIC = {
     'gnuhealth.shared_record.configuration',
     'gnuhealth.prevention.rule',
     'gnuhealth.prevention.rule-gnuhealth.medicament',
+    # The LOINC codes and critical limits of the laboratory's analytes
+    'gnuhealth.shared_record.analyte',
     }
 # Beyond the module, the records a patient's login must not see of others
 ISOLATED = {'gnuhealth.patient', 'party.party'}

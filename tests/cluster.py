@@ -198,8 +198,10 @@ class Site:
         else:
             self.postgresql(
                 f'CREATE DATABASE "{self.database}" ENCODING \'UTF8\'')
+        # With GNU Health's laboratory, as the demo has it
         self.admin('--email', 'admin@example.org',
-            '-u', 'health_shared_record', '--activate-dependencies',
+            '-u', 'health_shared_record', 'health_lab',
+            '--activate-dependencies',
             *(['-l', *languages] if languages else []),
             pythonpath=pythonpath)
 

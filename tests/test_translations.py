@@ -22,7 +22,7 @@ class TranslationsTestCase(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        activate_module('health_shared_record')
+        activate_module(['health_shared_record', 'health_lab'])
 
     @with_transaction()
     def test_every_string_is_translated(self):
