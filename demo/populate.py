@@ -31,6 +31,7 @@ ZONE = ZoneInfo(TIMEZONE)
 PATIENT_LOGINS = {}
 # The demo's language, set by main
 LANGUAGE = 'fr'
+BLOOD = T('Whole blood (EDTA)', 'Sang total (EDTA)')
 ADDENDUM = T('Addendum: blood tests prescribed before the next visit.',
     'Complément : bilan sanguin prescrit avant la prochaine consultation.')
 
@@ -244,6 +245,36 @@ def hospital_summary(patient, national_id):
             ])
 
 
+def blood_count(lab_user, doctor_user, doctor, patient):
+    """A blood count the doctor asked for, which the laboratory validates
+    and the doctor publishes: an anaemia, its haemoglobin critical"""
+    TestType = Model.get('gnuhealth.lab.test_type')
+    act_as(lab_user)
+    Lab = Model.get('gnuhealth.lab')
+    cbc, = TestType.find([('code', '=', 'CBC')])
+    collected = at(working_day(2), 7, 30)
+    lab = Lab(
+        test=cbc, patient=Model.get('gnuhealth.patient')(patient.id),
+        requestor=Model.get('gnuhealth.healthprofessional')(doctor.id),
+        specimen_type=say(BLOOD), shared_record_collected=collected,
+        date_requested=collected, date_analysis=collected)
+    lab.save()
+    lab.click('complete_criteareas')
+    values = {
+        'HGB': 6.8, 'RBC': 2.9, 'HCT': 24, 'MCV': 78, 'WBC': 7.2,
+        'PLT': 310, 'NEU': 4.1, 'LYM': 2.2}
+    for line in lab.critearea:
+        if line.code in values:
+            line.result = values[line.code]
+        else:
+            line.excluded = True
+    lab.save()
+    lab.click('generate_document')
+    lab.click('shared_record_validate')
+    act_as(doctor_user)
+    Lab(lab.id).click('publish_shared_record')
+
+
 def main(database, config_file, language='fr', repository=None):
     global LANGUAGE
     LANGUAGE = language
@@ -283,6 +314,10 @@ def main(database, config_file, language='fr', repository=None):
         'Paul', 'Durand', 'paul', 'health.group_health_nursing',
         institution, '10100000037', 'm', 'NURSING')
     create_user('nadia', ['health.group_health_frontdesk'])
+    # The laboratory's technician, who validates results
+    lab_user, technician = create_professional(
+        'Inès', 'Roux', 'ines', ['health_lab.group_health_lab'],
+        institution, code='10100000045')
 
     # Named in English, as GNU Health's catalogues are, and in French
     pathologies = {}
@@ -431,6 +466,8 @@ def main(database, config_file, language='fr', repository=None):
         prescription.click('publish_shared_record')
 
         Patient(patient.id).click('publish_shared_record')
+
+    blood_count(lab_user, doctor2_user, doctor2, patients[0])
 
     act_as(doctor_user)
     Document = Model.get('gnuhealth.shared_record.document')
