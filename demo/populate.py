@@ -316,7 +316,7 @@ def main(database, config_file, language='fr', repository=None):
     create_user('nadia', ['health.group_health_frontdesk'])
     # The laboratory's technician, who validates results
     lab_user, technician = create_professional(
-        'Inès', 'Roux', 'ines', ['health_lab.group_health_lab'],
+        'Théo', 'Roux', 'theo', ['health_lab.group_health_lab'],
         institution, code='10100000045')
 
     # Named in English, as GNU Health's catalogues are, and in French

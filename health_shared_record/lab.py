@@ -222,10 +222,14 @@ class Lab(SharedRecordOrigin, metaclass=PoolMeta):
             # validating professional, who publishes without being a
             # clinician who reads the record: what can be stated is,
             # without a warning
-            publisher = current_professional()
-            with Transaction().set_user(0), Transaction().set_context(
-                    shared_record_publisher=publisher.id):
-                Document.publish_records(cls.browse(labs))
+            by_publisher = {}
+            for lab in labs:
+                publisher = lab.validated_by or current_professional()
+                by_publisher.setdefault(publisher.id, []).append(lab.id)
+            for publisher, ids in by_publisher.items():
+                with Transaction().set_user(0), Transaction().set_context(
+                        shared_record_publisher=publisher):
+                    Document.publish_records(cls.browse(ids))
 
     @classmethod
     @ModelView.button

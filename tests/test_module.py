@@ -37,8 +37,10 @@ def server_clock(zone):
 
 
 class SharedRecordTestCase(ModuleTestCase):
-    "Tryton's own checks of the module: views, fields, access, buttons"
+    """Tryton's own checks of the module: views, fields, access, buttons;
+    with GNU Health's laboratory, whose views the module extends"""
     module = 'health_shared_record'
+    extras = ['health_lab']
 
     @with_transaction()
     def test_list_columns_drawable_by_web_client(self):
