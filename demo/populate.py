@@ -579,7 +579,8 @@ def main(database, config_file, language='fr', repository=None):
     # Everyone of the clinic works in its language
     act_as(admin)
     User = Model.get('res.user')
-    logins = ['admin', 'claire', 'hugo', 'paul', 'nadia', *PATIENT_LOGINS]
+    logins = [
+        'admin', 'claire', 'hugo', 'paul', 'theo', 'nadia', *PATIENT_LOGINS]
     users = User.find([('login', 'in', logins)])
     for user in users:
         user.language = lang
