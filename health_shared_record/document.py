@@ -834,6 +834,13 @@ class Document(StorableText, Guarded, Workflow, ModelSQL, ModelView):
             if key not in known:
                 known[key] = professional.shared_record_person(configuration)
             return known[key]
+        key = ('type', self.document_type.id)
+        if key not in known:
+            # Named in the language the document is written in (the
+            # context), not in that of the publisher, who read the type
+            known[key] = self.document_type.__class__(
+                self.document_type.id).name
+        type_name = known[key]
         publisher = person(self.publisher)
         signer, referrer = publisher, None
         if self.origin:
@@ -861,8 +868,7 @@ class Document(StorableText, Guarded, Workflow, ModelSQL, ModelView):
             unique_id=self.unique_id,
             set_id=self.set_id,
             version=self.version,
-            type_code=cda.Code(
-                self.document_type.code, cda.LOINC, self.document_type.name),
+            type_code=cda.Code(self.document_type.code, cda.LOINC, type_name),
             title=self.title,
             effective_time=self.published_date,
             service_time=self.effective_date,
