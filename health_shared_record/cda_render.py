@@ -44,8 +44,8 @@ STYLE = (
 LABELS = [
     'patient', 'birth_date', 'author', 'custodian', 'date', 'type',
     'confidentiality', 'identifier', 'female', 'male', 'age', 'footer',
-    'telephone', 'attested_by', 'confidentiality_N', 'confidentiality_R',
-    'confidentiality_V']
+    'telephone', 'attested_by', 'requested_by', 'confidentiality_N',
+    'confidentiality_R', 'confidentiality_V']
 
 
 def confidentiality(code, labels):
@@ -223,6 +223,11 @@ def render_html(content, labels, formats=None):
                     author.find(_q('assignedPerson/name')))):
             rows.append((labels['attested_by'], ', '.join(filter(None, [
                                 attester_name, identifiers(attester)]))))
+    referrer = find('participant[@typeCode="REF"]/associatedEntity')
+    if referrer is not None:
+        rows.append((labels['requested_by'], ', '.join(filter(None, [
+                            name(referrer.find(_q('associatedPerson/name'))),
+                            identifiers(referrer)]))))
     rows.extend([
         (labels['date'], formats.ts(
                 find_attr('documentationOf/serviceEvent/effectiveTime/low',

@@ -22,7 +22,8 @@ from trytond.transaction import Transaction
 
 from . import cda, cda_lab
 from .common import (
-    SharedRecordOrigin, current_professional, field_label, label)
+    SharedRecordOrigin, clinic_timezone, current_professional, field_label,
+    label)
 from .exceptions import InputError, PublishError, PublishWarning
 
 LOINC_CODE = re.compile(r'^[0-9]{1,7}-[0-9]$')
@@ -344,6 +345,14 @@ class Lab(SharedRecordOrigin, metaclass=PoolMeta):
             specimen=self.specimen_type or self.test.specimen_type)
         narrative = [cda.Table(_headers(), rows) if rows
             else cda.Paragraph(label('no_information'))]
+        specimen = ', '.join(filter(None, [
+                    battery.specimen,
+                    gettext('health_shared_record.msg_cda_lab_collected',
+                        date=_local_time(battery.time))
+                    if battery.time else None]))
+        if specimen:
+            narrative.insert(0, cda.Paragraph(
+                    specimen, caption=label('lab_specimen')))
         for name in ['results', 'diagnosis']:
             text = (getattr(self, name) or '').strip()
             if text:
@@ -392,6 +401,16 @@ class Lab(SharedRecordOrigin, metaclass=PoolMeta):
             comment=' '.join(filter(None, [
                         text if line.result is not None else None,
                         (line.remarks or '').strip()])) or None)
+
+
+def _local_time(value):
+    "A date and time as the document's language writes them, in its zone"
+    Lang = Pool().get('ir.lang')
+    zone = clinic_timezone()
+    if zone is not None:
+        value = value.replace(tzinfo=dt.timezone.utc).astimezone(zone)
+    lang = Lang.get()
+    return lang.strftime(value, lang.date + ' %H:%M')
 
 
 def _ucum(line, code):

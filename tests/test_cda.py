@@ -180,6 +180,10 @@ def test_the_rendering_is_a_document_a_doctor_would_sign():
     value.legal_authenticator = cda.Person(
         [cda.Identifier('1.2.250.1.71.4.2.1', '20202020202')],
         given='Hugo', family='Lefebvre')
+    # Who asked for it, such as a laboratory test's requester
+    value.referrer = cda.Person(
+        [cda.Identifier('1.2.250.1.71.4.2.1', '30303030303')],
+        given='Marc', family='Petit')
     plan = cda.Section(cda.section_code('18776-5'), 'Plan', [
             cda.Paragraph('Fasting glucose in a week', 'Notes')])
     content = cda.build(value, every_section('thirst') + [plan])
@@ -204,6 +208,7 @@ def test_the_rendering_is_a_document_a_doctor_would_sign():
         'Claire Martin, General practice, RPPS 10101010101')
     assert rows['date'] == '30/10/2026 14:05'
     assert rows['attested_by'] == 'Hugo Lefebvre, RPPS 20202020202'
+    assert rows['requested_by'] == 'Marc Petit, RPPS 30303030303'
     # The confidentiality in the reader's words, not the code's
     assert rows['confidentiality'] == 'confidentiality_N'
     footer = ' '.join(tree.xpath('//footer')[0].itertext())
