@@ -25,6 +25,8 @@ from .common import (
     SharedRecordOrigin, clinic_timezone, current_professional, field_label,
     label)
 from .exceptions import InputError, PublishError, PublishWarning
+from .guard import actor
+from .offered import ButtonsOffered
 
 LOINC_CODE = re.compile(r'^[0-9]{1,7}-[0-9]$')
 
@@ -145,7 +147,7 @@ class Document(metaclass=PoolMeta):
         return super()._origin_models() + ['gnuhealth.lab']
 
 
-class Lab(SharedRecordOrigin, metaclass=PoolMeta):
+class Lab(ButtonsOffered, SharedRecordOrigin, metaclass=PoolMeta):
     __name__ = 'gnuhealth.lab'
     shared_record_type_code = '11502-2'
 
@@ -173,6 +175,16 @@ class Lab(SharedRecordOrigin, metaclass=PoolMeta):
         # to use when installed
         if 'sign_document' in cls._buttons:
             cls._buttons['shared_record_validate'] = {'invisible': True}
+
+    @classmethod
+    def parse_view(cls, tree, type, *args, **kwargs):
+        # The laboratory's staff validate results; they do not read the
+        # shared record, whose documents the guard keeps from them: the
+        # form does not show them an empty list
+        if type == 'form' and not actor().clinician:
+            for group in tree.xpath('//group[@id="shared_record"]'):
+                group.getparent().remove(group)
+        return super().parse_view(tree, type, *args, **kwargs)
 
     @classmethod
     def publish_shared_record_states(cls):
