@@ -15,6 +15,7 @@ import hashlib
 import re
 
 from trytond.i18n import gettext
+from trytond.model.exceptions import AccessError
 from trytond.model import ModelSQL, ModelView, Unique, fields
 from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Eval
@@ -25,7 +26,7 @@ from .common import (
     SharedRecordOrigin, clinic_timezone, current_professional, field_label,
     label)
 from .exceptions import InputError, PublishError, PublishWarning
-from .guard import actor
+from .guard import actor, from_client
 from .offered import ButtonsOffered
 
 LOINC_CODE = re.compile(r'^[0-9]{1,7}-[0-9]$')
@@ -216,10 +217,23 @@ class Lab(ButtonsOffered, SharedRecordOrigin, metaclass=PoolMeta):
         validated = []
         for labs, values in zip(actions, actions):
             if values.get('state') == 'validated':
+                cls.check_validated_by(values)
                 validated.extend(l for l in labs if l.state != 'validated')
         super().write(*args)
         if validated:
             cls.shared_record_on_validation(cls.browse(validated))
+
+    @classmethod
+    def check_validated_by(cls, values):
+        """From a client, results are validated in one's own name: they
+        are published with the validating professional as the one who
+        attests them"""
+        if not from_client():
+            return
+        professional = current_professional()
+        if values.get('validated_by', professional.id) != professional.id:
+            raise AccessError(gettext(
+                    'health_shared_record.msg_lab_validate_as_self'))
 
     @classmethod
     def shared_record_on_validation(cls, labs):
