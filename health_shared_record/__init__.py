@@ -4,7 +4,7 @@ from trytond.pool import Pool
 from trytond.report import Report
 
 from . import (
-    condition, configuration, document, emergency, entry, evaluation,
+    alert, condition, configuration, document, emergency, entry, evaluation,
     exchange, guard, lab, medicament, medication, offered, patient,
     prescription, prevention, prevention_recall, printing, privacy,
     professional, selection, trail, vaccination)
@@ -79,6 +79,13 @@ def register():
         offered.Reminder,
         offered.ActionKeyword,
         selection.Translation,
+        alert.Configuration,
+        alert.HealthProfessional,
+        alert.Alert,
+        alert.Step,
+        alert.AcknowledgeStart,
+        alert.Cron,
+        alert.Document,
         module='health_shared_record', type_='model')
     Pool.register(
         document.AddFile,
@@ -88,6 +95,8 @@ def register():
         prevention.Dismiss,
         prevention_recall.Recall,
         prevention_recall.Book,
+        alert.Acknowledge,
+        alert.OpenResult,
         module='health_shared_record', type_='wizard')
     Pool.register(
         document.DocumentReport,

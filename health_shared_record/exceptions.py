@@ -66,3 +66,7 @@ class InputError(ValidationError):
 
 class ReportConverterError(UserError):
     pass
+
+
+class AlertError(UserError):
+    pass

@@ -23,9 +23,10 @@ from trytond.transaction import Transaction
 
 from . import cda, cda_lab
 from .common import (
-    SharedRecordOrigin, clinic_timezone, current_professional, field_label,
-    label)
+    SharedRecordOrigin, clinic_timezone, clinic_today, current_professional,
+    field_label, label)
 from .exceptions import InputError, PublishError, PublishWarning
+from .alert import priority_of
 from .guard import actor, from_client
 from .offered import ButtonsOffered
 
@@ -147,6 +148,13 @@ class Document(metaclass=PoolMeta):
     def _origin_models(cls):
         return super()._origin_models() + ['gnuhealth.lab']
 
+    @classmethod
+    def publish(cls, documents):
+        Alert = Pool().get('gnuhealth.shared_record.alert')
+        super().publish(documents)
+        Alert.link_documents([d for d in documents
+                if d.origin and d.origin.__name__ == 'gnuhealth.lab'])
+
 
 class Lab(ButtonsOffered, SharedRecordOrigin, metaclass=PoolMeta):
     __name__ = 'gnuhealth.lab'
@@ -221,7 +229,9 @@ class Lab(ButtonsOffered, SharedRecordOrigin, metaclass=PoolMeta):
                 validated.extend(l for l in labs if l.state != 'validated')
         super().write(*args)
         if validated:
-            cls.shared_record_on_validation(cls.browse(validated))
+            labs = cls.browse(validated)
+            cls.shared_record_raise_alerts(labs)
+            cls.shared_record_on_validation(labs)
 
     @classmethod
     def check_validated_by(cls, values):
@@ -234,6 +244,66 @@ class Lab(ButtonsOffered, SharedRecordOrigin, metaclass=PoolMeta):
         if values.get('validated_by', professional.id) != professional.id:
             raise AccessError(gettext(
                     'health_shared_record.msg_lab_validate_as_self'))
+
+    @classmethod
+    def shared_record_raise_alerts(cls, labs):
+        "Alert whom the clinic chose of the abnormal results of the labs"
+        Alert = Pool().get('gnuhealth.shared_record.alert')
+        results = []
+        for lab in labs:
+            results.extend(lab.shared_record_alert_results())
+        return Alert.raise_alerts(results)
+
+    def shared_record_alert_results(self):
+        """The results of the test as alerts state them, with their
+        recipients: the requester and the treating physician, as the clinic
+        configures"""
+        pool = Pool()
+        AnalyteCode = pool.get('gnuhealth.shared_record.analyte')
+        configuration = pool.get('gnuhealth.shared_record.configuration')(1)
+        if not self.is_publishable_for_shared_record():
+            return []
+        recipients = []
+        if configuration.alert_requester:
+            recipients.append(self.requestor)
+        if configuration.alert_treating:
+            recipients.append(self.patient.primary_care_doctor)
+        codes = AnalyteCode.of_tests([self.test])
+        results = []
+        for line in self.shared_record_lines():
+            result = self.shared_record_result(
+                line, codes.get((self.test.id, line.code or None)))
+            name, value, range_text, _ = _row(line, result)
+            results.append({
+                    'patient': self.patient,
+                    'recipients': recipients,
+                    'key': 'laboratory:%s:%s' % (
+                        self.id, line.code or line.name),
+                    'analyte': name,
+                    'value': value,
+                    'reference_range': range_text,
+                    'interpretation': result.interpretation,
+                    'source': 'laboratory',
+                    'origin': self,
+                    })
+        return results
+
+    def shared_record_kept_from_patient(self):
+        """Whether the report is kept from the patient: the clinic wants
+        abnormal results explained first, and nobody acknowledged one"""
+        pool = Pool()
+        Alert = pool.get('gnuhealth.shared_record.alert')
+        configuration = pool.get('gnuhealth.shared_record.configuration')(1)
+        if not configuration.alert_keep_from_patient:
+            return False
+        if not any(priority_of(r['interpretation'])
+                for r in self.shared_record_alert_results()):
+            return False
+        with Transaction().set_user(0):
+            return not Alert.search([
+                    ('origin', '=', str(self)),
+                    ('state', '=', 'acknowledged'),
+                    ], limit=1)
 
     @classmethod
     def shared_record_on_validation(cls, labs):
@@ -344,6 +414,14 @@ class Lab(ButtonsOffered, SharedRecordOrigin, metaclass=PoolMeta):
                     or self.date_analysis or self.validation_date),
                 'title': '%s: %s' % (values['title'], self.test.rec_name),
                 })
+        if self.shared_record_kept_from_patient():
+            Configuration = Pool().get(
+                'gnuhealth.shared_record.configuration')
+            values.update({
+                    'hidden_from_patient': True,
+                    'patient_release_date': clinic_today() + dt.timedelta(
+                        days=Configuration(1).alert_release_days or 0),
+                    })
         author = values.get('author')
         if author is not None and author.institution:
             values['institution'] = author.institution

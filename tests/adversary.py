@@ -354,8 +354,36 @@ class Oracle:
             'OR id IN (SELECT party FROM company_company)',
             (roles['user'],))
 
+    def alerts(self, roles):
+        """An alert is seen by the professionals it was sent or escalated
+        to, unless the patient blocked them, while they see its report
+        (doc/alerts.md, "Who sees an alert")"""
+        if not roles['clinician'] or roles['professional'] < 0:
+            return set()
+        p = roles['professional']
+        documents = sorted(self.documents(roles))
+        return self.ids(
+            'SELECT a.id FROM gnuhealth_shared_record_alert a '
+            'WHERE (a.recipient = %s OR EXISTS (SELECT 1 FROM '
+            'gnuhealth_shared_record_alert_step s WHERE s.alert = a.id '
+            "AND s.step = 'escalated' AND s.professional = %s)) "
+            'AND NOT EXISTS (SELECT 1 FROM '
+            'gnuhealth_shared_record_blocked_professional b '
+            'WHERE b.patient = a.patient AND b.professional = %s) '
+            'AND (a.document IS NULL OR a.document IN '
+            f'({marks(documents)}))', (p, p, p, *documents))
+
+    def alert_steps(self, roles):
+        "Who sees the alert sees its trail"
+        alerts = sorted(self.alerts(roles))
+        return self.ids(
+            'SELECT id FROM gnuhealth_shared_record_alert_step '
+            f'WHERE alert IN ({marks(alerts)})', tuple(alerts))
+
     MODELS = {
         DOCUMENT: documents,
+        'gnuhealth.shared_record.alert': alerts,
+        'gnuhealth.shared_record.alert.step': alert_steps,
         'gnuhealth.shared_record.entry': entries,
         'gnuhealth.shared_record.access_log': access_logs,
         'gnuhealth.shared_record.consent': consents,

@@ -547,3 +547,24 @@ def what_user_sees(document_ids, patient_id, config=None):
             opened.add(titles.get(document_id, f'hidden #{document_id}'))
     seen['open in place'] = opened
     return seen
+
+
+def as_server(function, context=None):
+    """Run function(pool) as the server's cron does (root, committed, run
+    again with the records it locks), with context: the escalation of
+    alerts at a controlled time"""
+    from trytond.pool import Pool
+    from trytond.tests.test_tryton import DB_NAME
+    from trytond.transaction import Transaction, TransactionError
+    extras = {}
+    while True:
+        with Transaction().start(
+                DB_NAME, 0, context=context or {}, **extras) as transaction:
+            try:
+                result = function(Pool())
+            except TransactionError as error:
+                transaction.rollback()
+                error.fix(extras)
+                continue
+            transaction.commit()
+            return result
