@@ -341,12 +341,7 @@ class Alert(Guarded, ModelSQL, ModelView):
         if not results:
             return []
         with as_server():
-            patients = list({r['patient'].id for r in results})
-            blocked = set()
-            for sub_ids in grouped_slice(patients):
-                blocked.update(
-                    (b.patient.id, b.professional.id) for b in Blocked.search(
-                        [('patient', 'in', list(sub_ids))]))
+            blocked = Blocked.pairs({r['patient'].id for r in results})
             vlist = []
             for result in results:
                 for recipient in dict.fromkeys(
@@ -589,10 +584,7 @@ class Alert(Guarded, ModelSQL, ModelView):
                 if step.professional:
                     sent.setdefault(step.alert.id, set()).add(
                         step.professional.id)
-            blocked = {(b.patient.id, b.professional.id)
-                for b in Blocked.search([
-                        ('patient', 'in', list({a.patient.id for a in alerts})),
-                        ])}
+            blocked = Blocked.pairs({a.patient.id for a in alerts})
             steps, pairs = [], []
             for alert in alerts:
                 told = sent.get(alert.id, set()) | {alert.recipient.id}

@@ -448,6 +448,16 @@ class BlockedProfessional(Guarded, ModelSQL):
         ondelete='CASCADE')
 
     @classmethod
+    def pairs(cls, patient_ids):
+        "The (patient id, professional id) blocks of the patients, as root"
+        pairs = set()
+        with Transaction().set_user(0):
+            for sub_ids in grouped_slice(list(patient_ids)):
+                pairs.update((b.patient.id, b.professional.id)
+                    for b in cls.search([('patient', 'in', list(sub_ids))]))
+        return pairs
+
+    @classmethod
     def guard_where(cls, table, actor):
         "The patient's own blocks, and staff, who record them at request"
         return Literal(actor.root or actor.staff) | patient_in(
