@@ -4,7 +4,7 @@ from trytond.pool import Pool
 from trytond.report import Report
 
 from . import (
-    alert, condition, configuration, document, emergency, entry, evaluation,
+    alert, alert_wizard, condition, configuration, document, emergency, entry, evaluation,
     exchange, guard, lab, medicament, medication, offered, patient,
     prescription, prevention, prevention_recall, printing, privacy,
     professional, selection, trail, vaccination)
@@ -83,7 +83,7 @@ def register():
         alert.HealthProfessional,
         alert.Alert,
         alert.Step,
-        alert.AcknowledgeStart,
+        alert_wizard.AcknowledgeStart,
         alert.Cron,
         alert.Document,
         module='health_shared_record', type_='model')
@@ -95,8 +95,8 @@ def register():
         prevention.Dismiss,
         prevention_recall.Recall,
         prevention_recall.Book,
-        alert.Acknowledge,
-        alert.OpenResult,
+        alert_wizard.Acknowledge,
+        alert_wizard.OpenResult,
         module='health_shared_record', type_='wizard')
     Pool.register(
         document.DocumentReport,

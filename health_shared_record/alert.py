@@ -12,6 +12,7 @@ document the recipient may not read (masked by the patient since) is
 hidden with it."""
 import datetime as dt
 from contextlib import contextmanager
+from itertools import chain
 
 from sql import Literal, Null
 from sql.operators import Exists
@@ -20,14 +21,11 @@ from trytond.bus import notify
 from trytond.i18n import gettext
 from trytond.model import Index, ModelSQL, ModelView, Unique, fields
 from trytond.pool import Pool, PoolMeta
-from trytond.pyson import Eval, PYSONEncoder
+from trytond.pyson import Eval
 from trytond.tools import grouped_slice
 from trytond.transaction import Transaction, without_check_access
-from trytond.wizard import Button, StateAction, StateTransition, StateView
-from trytond.wizard import Wizard
 
-from .common import (
-    REASON_LIMIT, clinic_today, current_professional, send_email)
+from .common import REASON_LIMIT, clinic_today, send_email
 from .exceptions import AlertError
 from .guard import Guarded, actor
 from .selection import Selection
@@ -79,6 +77,18 @@ def priority_of(interpretation):
     if code in ABNORMAL:
         return 'abnormal'
     return None
+
+
+def flag_word(interpretation):
+    "The word for an interpretation code, in the context's language"
+    code = (interpretation or '').lower()
+    if not code:
+        return None
+    return gettext(
+        f'health_shared_record.msg_cda_lab_flag_{code}'
+        if code in {'l', 'h', 'll', 'hh', 'a', 'n'}
+        else 'health_shared_record.msg_alert_flag_other',
+        code=interpretation)
 
 
 @contextmanager
@@ -287,13 +297,9 @@ class Alert(Guarded, ModelSQL, ModelView):
         words = {}
         result = {}
         for alert in alerts:
-            code = (alert.interpretation or '').lower()
+            code = alert.interpretation or ''
             if code and code not in words:
-                words[code] = gettext(
-                    f'health_shared_record.msg_cda_lab_flag_{code}'
-                    if code in {'l', 'h', 'll', 'hh', 'a', 'n'}
-                    else 'health_shared_record.msg_alert_flag_other',
-                    code=alert.interpretation)
+                words[code] = flag_word(code)
             result[alert.id] = words.get(code)
         return result
 
@@ -310,16 +316,13 @@ class Alert(Guarded, ModelSQL, ModelView):
         Blocked = pool.get('gnuhealth.shared_record.blocked_professional')
         Document = pool.get('gnuhealth.shared_record.document')
         step = Step.__table__()
-        blocked = Blocked.__table__()
         document = Document.__table__()
         professional = actor.professional
         sent = (table.recipient == professional) | Exists(step.select(
                 Literal(1), where=(step.alert == table.id)
                 & (step.step == 'escalated')
                 & (step.professional == professional)))
-        not_blocked = ~Exists(blocked.select(
-                Literal(1), where=(blocked.patient == table.patient)
-                & (blocked.professional == professional)))
+        not_blocked = ~Blocked.blocks(table.patient, professional)
         readable = (table.document == Null) | Exists(document.select(
                 Literal(1), where=(document.id == table.document)
                 & Document.guard_where(document, actor)))
@@ -433,7 +436,9 @@ class Alert(Guarded, ModelSQL, ModelView):
                         self.analyte, self.value,
                         '(%s)' % self.reference_range
                         if self.reference_range else None,
-                        self.interpretation_string])))
+                        # In the language of the context (the recipient's),
+                        # not the one the record was read in
+                        flag_word(self.interpretation)])))
 
     def email_message(self):
         """Subject and text of the e-mail, which names neither the patient
@@ -597,12 +602,16 @@ class Alert(Guarded, ModelSQL, ModelView):
                         if (alert.patient.id, p.id) not in blocked]
                 steps.extend((alert, 'escalated', None, p) for p in new)
                 pairs.extend((alert, p) for p in new)
+            writes = {}
             for alert in alerts:
-                cls.write([alert], {
-                        'escalation_level': alert.escalation_level + 1,
-                        'escalate_at': cls.next_escalation(
-                            configuration, alert.priority, at),
-                        })
+                writes.setdefault((alert.escalation_level + 1,
+                        cls.next_escalation(
+                            configuration, alert.priority, at)),
+                    []).append(alert)
+            cls.write(*chain.from_iterable(
+                    (records, {'escalation_level': level,
+                            'escalate_at': escalate_at})
+                    for (level, escalate_at), records in writes.items()))
             Step.record(steps)
             cls.deliver(pairs, configuration)
         return alerts
@@ -755,83 +764,6 @@ class Step(AppendOnly, ModelView):
                         else None,
                         'user': user or None,
                         } for alert, step, channel, professional in steps])
-
-
-class AcknowledgeStart(ModelView):
-    "Acknowledge Alerts"
-    __name__ = 'gnuhealth.shared_record.alert.acknowledge.start'
-
-    alerts = fields.Many2Many(
-        'gnuhealth.shared_record.alert', None, None, "Alerts", readonly=True)
-    action = Selection(
-        [a for a in ACTIONS if a[0]], "What Was Done", required=True)
-    note = fields.Text(
-        "Note", states={'required': Eval('action') == 'other'},
-        help="What was done, in words, for the clinic and the next "
-        "colleague.")
-
-
-class Acknowledge(Wizard):
-    "Acknowledge Alerts"
-    __name__ = 'gnuhealth.shared_record.alert.acknowledge'
-
-    start = StateView(
-        'gnuhealth.shared_record.alert.acknowledge.start',
-        'health_shared_record.alert_acknowledge_start_view_form', [
-            Button("Cancel", 'end', 'tryton-cancel'),
-            Button("Acknowledge", 'acknowledge', 'tryton-ok', default=True),
-            ])
-    acknowledge = StateTransition()
-
-    def default_start(self, fields):
-        Alert = Pool().get('gnuhealth.shared_record.alert')
-        Alert.check_recipient(self.records)
-        return {'alerts': [a.id for a in self.records if a.state == 'open']}
-
-    def transition_acknowledge(self):
-        Alert = Pool().get('gnuhealth.shared_record.alert')
-        Alert.set_acknowledged(
-            self.records, self.start.action, self.start.note,
-            current_professional())
-        return 'end'
-
-    def end(self):
-        return 'reload'
-
-
-class OpenResult(Wizard):
-    "Open the Result"
-    __name__ = 'gnuhealth.shared_record.alert.open_result'
-
-    start = StateTransition()
-    document = StateAction('health_shared_record.act_document')
-    laboratory = StateAction('health_lab.gnuhealth_action_tree_lab')
-
-    def transition_start(self):
-        pool = Pool()
-        Alert = pool.get('gnuhealth.shared_record.alert')
-        Step = pool.get('gnuhealth.shared_record.alert.step')
-        alert = self.record
-        Alert.check_recipient([alert])
-        Step.record([(alert, 'seen', None, current_professional())])
-        if alert.document:
-            return 'document'
-        if alert.origin:
-            return 'laboratory'
-        return 'end'
-
-    def _open(self, action, record):
-        action['pyson_domain'] = PYSONEncoder().encode(
-            [('id', '=', record.id)])
-        action['res_id'] = [record.id]
-        action['views'].sort(key=lambda v: v[1] != 'form')
-        return action, {}
-
-    def do_document(self, action):
-        return self._open(action, self.record.document)
-
-    def do_laboratory(self, action):
-        return self._open(action, self.record.origin)
 
 
 class Cron(metaclass=PoolMeta):

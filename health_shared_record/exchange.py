@@ -8,7 +8,6 @@ import hashlib
 from itertools import groupby
 
 from sql import Literal
-from sql.operators import Exists
 
 from trytond.i18n import gettext
 from trytond.model import ModelSQL, ModelView, fields
@@ -635,14 +634,11 @@ class Fetch(Guarded, ModelSQL, ModelView):
     def guard_where(cls, table, actor):
         "Doctors and nurses, for the patients who did not block them"
         Block = Pool().get('gnuhealth.shared_record.blocked_professional')
-        block = Block.__table__()
         if actor.root:
             return Literal(True)
         if not actor.clinician:
             return Literal(False)
-        return ~Exists(block.select(Literal(1), where=(
-                    (block.patient == table.patient)
-                    & (block.professional == actor.professional))))
+        return ~Block.blocks(table.patient, actor.professional)
 
     @classmethod
     def run(cls, fetches):

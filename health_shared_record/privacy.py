@@ -458,6 +458,15 @@ class BlockedProfessional(Guarded, ModelSQL):
         return pairs
 
     @classmethod
+    def blocks(cls, patient, professional):
+        """SQL: the patient (a column) blocked the professional (a column
+        or an id), for the guards of the models that hold patients' data"""
+        block = cls.__table__()
+        return Exists(block.select(Literal(1), where=(
+                    (block.patient == patient)
+                    & (block.professional == professional))))
+
+    @classmethod
     def guard_where(cls, table, actor):
         "The patient's own blocks, and staff, who record them at request"
         return Literal(actor.root or actor.staff) | patient_in(

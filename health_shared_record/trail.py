@@ -4,7 +4,6 @@
 privacy choice, which nobody changes once written."""
 from sql import Literal
 from sql.functions import CurrentTimestamp
-from sql.operators import Exists
 
 from trytond.i18n import gettext
 from trytond.model import Index, ModelSQL, ModelView, fields
@@ -183,13 +182,10 @@ class Consent(AppendOnly, ModelView):
         record them at the patient's request, those of the patients who
         did not block them"""
         Block = Pool().get('gnuhealth.shared_record.blocked_professional')
-        block = Block.__table__()
         where = Literal(actor.root or actor.officer) | patient_in(
             table.patient, actor)
         if actor.staff:
-            where |= ~Exists(block.select(Literal(1), where=(
-                        (block.patient == table.patient)
-                        & (block.professional == actor.professional))))
+            where |= ~Block.blocks(table.patient, actor.professional)
         return where
 
     @classmethod

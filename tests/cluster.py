@@ -164,6 +164,11 @@ class Site:
             }
         if self.sqlite:
             sections['database']['path'] = str(self.directory)
+        else:
+            # The client's pop-ups (alerts): trytond's bus needs
+            # PostgreSQL's LISTEN/NOTIFY; on SQLite the client is told 501
+            # and does not ask again
+            sections['bus'] = {'allow_subscribe': 'True'}
         if web_root:
             sections['web'] = {'root': str(web_root)}
         for section, values in (options or {}).items():

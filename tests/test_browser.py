@@ -66,25 +66,49 @@ class Server:
             client.close()
 
 
+# Desktop notifications as the page shows them, kept for the test to read
+RECORD_NOTIFICATIONS = """
+window.shownNotifications = [];
+const Shown = window.Notification;
+window.Notification = function(title, options) {
+    window.shownNotifications.push({title: title, body: (options || {}).body});
+    return new Shown(title, options);
+};
+Object.defineProperty(window.Notification, 'permission', {
+    get: () => Shown.permission});
+"""
+
+
 class Sao:
     "What a user does in Tryton's web client, said in Playwright"
 
-    def __init__(self, browser, server, login, language='en'):
+    def __init__(self, browser, server, login, language='en',
+            notifications=False):
         self.server = server
         self.context = browser.new_context(
             viewport={'width': 1440, 'height': 900}, accept_downloads=True,
             locale={'en': 'en-US', 'fr': 'fr-FR', 'es': 'es-ES'}[language])
+        if notifications:
+            # The user allowed the clinic's desktop notifications; the
+            # page keeps those it shows in window.shownNotifications
+            self.context.grant_permissions(
+                ['notifications'], origin=server.url.rstrip('/'))
+            self.context.add_init_script(RECORD_NOTIFICATIONS)
         self.page = self.context.new_page()
         self.page.set_default_timeout(30000)
         # The server's answers sao waits for; a document shown in a form
-        # loads from blob: URLs, which are not the server's
+        # loads from blob: URLs, which are not the server's, and the bus
+        # (PostgreSQL) is asked again and again, each time waiting for news
         self.pending = set()
+        self.bus = []
         for event, track in [
                 ('request', self.pending.add),
                 ('requestfinished', self.pending.discard),
                 ('requestfailed', self.pending.discard)]:
             self.page.on(event, lambda request, track=track: (
-                    track(request)
+                    self.bus.append(request)
+                    if request.url.endswith('/bus')
+                    else track(request)
                     if request.url.startswith(server.url) else None))
         self.page.goto(server.url)
         database = self.page.locator('input#database:visible')
@@ -249,8 +273,8 @@ def browser():
 def login(browser, server):
     sessions = []
 
-    def login(user, language='en'):
-        sessions.append(Sao(browser, server, user, language))
+    def login(user, language='en', **options):
+        sessions.append(Sao(browser, server, user, language, **options))
         return sessions[-1]
     yield login
     for session in sessions:
@@ -564,3 +588,77 @@ def test_every_word_of_the_module_is_translated(server, login, language):
     assert untranslated('\n'.join(seen), language) == []
     # No screen showed an error
     assert 'Application Error' not in '\n'.join(seen)
+
+
+def validate_blood_count(server, technician, patient, requester, values):
+    """The laboratory validates a blood count over JSON-RPC, as its own
+    client would: values by analyte code, the others excluded"""
+    client = Client(server.url, server.database, technician)
+    try:
+        def call(model, method, *args):
+            return client.model(model, method, *args)
+        lastname, name = patient.split(', ')
+        patient, = call('gnuhealth.patient', 'search', [
+                ('party.lastname', '=', lastname), ('party.name', '=', name)])
+        requester, = call('gnuhealth.healthprofessional', 'search',
+            [('party.internal_user.login', '=', requester)])
+        cbc, = call('gnuhealth.lab.test_type', 'search',
+            [('code', '=', 'CBC')])
+        lab, = call('gnuhealth.lab', 'create', [{
+                    'test': cbc, 'patient': patient, 'requestor': requester}])
+        call('gnuhealth.lab', 'complete_criteareas', [lab])
+        lines = call('gnuhealth.lab.test.critearea', 'search_read',
+            [('gnuhealth_lab_id', '=', lab)], 0, None, None, ['code'])
+        for line in lines:
+            call('gnuhealth.lab.test.critearea', 'write', [line['id']],
+                {'result': values[line['code']]}
+                if line['code'] in values else {'excluded': True})
+        call('gnuhealth.lab', 'generate_document', [lab])
+        call('gnuhealth.lab', 'shared_record_validate', [lab])
+        return lab
+    finally:
+        client.close()
+
+
+@pytest.mark.skipif(
+    not os.environ.get('TRYTOND_DATABASE_URI', '').startswith('postgresql'),
+    reason='the pop-ups need trytond\'s bus, which needs PostgreSQL')
+def test_the_doctor_is_told_at_once_of_a_critical_result(server, login):
+    """Dr Lefebvre, in his own language, has the clinic's web client open:
+    as the laboratory validates Lucie's critically low haemoglobin, a
+    desktop notification tells him"""
+    server.rpc('hugo', 'model.res.user.set_preferences', {'language': 'fr'})
+    try:
+        hugo = login('hugo', 'fr', notifications=True)
+        # The client listens to the bus before the result is validated
+        hugo.page.wait_for_function('window.Sao && Sao.Session.current_session'
+            ' && Sao.Session.current_session.session')
+        for _ in range(100):
+            if hugo.bus:
+                break
+            hugo.page.wait_for_timeout(100)
+        assert hugo.bus, 'the client does not listen to the bus'
+        hugo.page.wait_for_timeout(1500)
+        validate_blood_count(server, 'theo', LUCIE, 'hugo', {
+                'HGB': 5.9, 'RBC': 2.7, 'HCT': 22, 'WBC': 7.0})
+        title = translated('msg_alert_popup_critical', 'fr') % {
+            'patient': LUCIE}
+        try:
+            hugo.page.wait_for_function(
+                'title => window.shownNotifications.some('
+                'n => n.title == title)', arg=title, timeout=20000)
+        finally:
+            shown = hugo.page.evaluate('window.shownNotifications')
+        # In his language, not the technician's, naming neither more nor
+        # less than the list does; the abnormal ones come too
+        critical = [n for n in shown if n['title'] == title]
+        assert len(critical) == 1, shown
+        assert translated('msg_alert_popup_abnormal', 'fr') % {
+            'patient': LUCIE} in [n['title'] for n in shown], shown
+        body = critical[0]['body']
+        assert '5.9' in body and translated(
+            'msg_cda_lab_flag_ll', 'fr') in body, body
+        assert 'Critically' not in body, body
+    finally:
+        server.rpc('hugo', 'model.res.user.set_preferences',
+            {'language': 'en'})
