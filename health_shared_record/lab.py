@@ -13,7 +13,9 @@ warning to the one who publishes: never as a wrong number."""
 import datetime as dt
 import hashlib
 import re
+from collections import namedtuple
 
+from trytond.cache import Cache
 from trytond.i18n import gettext
 from trytond.model.exceptions import AccessError
 from trytond.model import ModelSQL, ModelView, Unique, fields
@@ -58,9 +60,15 @@ UCUM_OF_UNITS = {
     }
 
 
+# What a report needs of an analyte's row in the clinic's table
+Analyte = namedtuple('Analyte',
+    'loinc loinc_name ucum critical_low critical_high')
+
+
 class AnalyteCode(ModelSQL, ModelView):
     "Laboratory Analyte Code"
     __name__ = 'gnuhealth.shared_record.analyte'
+    _of_test = Cache('gnuhealth.shared_record.analyte.of_test', context=False)
 
     test_type = fields.Many2One(
         'gnuhealth.lab.test_type', "Test Type", required=True,
@@ -113,10 +121,44 @@ class AnalyteCode(ModelSQL, ModelView):
 
     @classmethod
     def of_tests(cls, test_types):
-        """{(test type id, analyte code or None): code} for the test types,
-        in one search"""
-        codes = cls.search([('test_type', 'in', [t.id for t in test_types])])
-        return {(c.test_type.id, c.analyte or None): c for c in codes}
+        """{(test type id, analyte code or None): Analyte} for the test
+        types; kept between calls (a laboratory report reads them two or
+        three times) until the table changes, in any server"""
+        result, missing = {}, []
+        for test_type in {t.id for t in test_types}:
+            codes = cls._of_test.get(test_type)
+            if codes is None:
+                missing.append(test_type)
+            else:
+                result.update(
+                    ((test_type, c[0]), Analyte(*c[1:])) for c in codes)
+        if missing:
+            found = {t: [] for t in missing}
+            with Transaction().set_user(0):
+                for code in cls.search([('test_type', 'in', missing)]):
+                    found[code.test_type.id].append((code.analyte or None,
+                            code.loinc, code.loinc_name, code.ucum,
+                            code.critical_low, code.critical_high))
+            for test_type, codes in found.items():
+                cls._of_test.set(test_type, codes)
+                result.update(
+                    ((test_type, c[0]), Analyte(*c[1:])) for c in codes)
+        return result
+
+    @classmethod
+    def create(cls, vlist):
+        cls._of_test.clear()
+        return super().create(vlist)
+
+    @classmethod
+    def write(cls, *args):
+        cls._of_test.clear()
+        super().write(*args)
+
+    @classmethod
+    def delete(cls, codes):
+        cls._of_test.clear()
+        super().delete(codes)
 
 
 class LabTestUnit(metaclass=PoolMeta):

@@ -23,8 +23,10 @@ from helpers import (  # noqa: E402
 state = {}
 
 
-def setup(url, given, family, national_id, dob):
-    config = activate_modules('health_shared_record')
+def setup(url, given, family, national_id, dob, laboratory=False):
+    "laboratory: with GNU Health's laboratory and a technician"
+    config = activate_modules(['health_shared_record']
+        + (['health_lab'] if laboratory else []))
     institution = setup_clinic(
         name='Hôpital Nord', code='HOSP-NORD')
     configuration = Model.get('gnuhealth.shared_record.configuration')(1)
@@ -33,9 +35,13 @@ def setup(url, given, family, national_id, dob):
     configuration.national_identifier_system = '1.2.250.1.213.1.4.8'
     configuration.repository_url = url
     configuration.save()
-    doctor_user, _ = create_professional(
+    doctor_user, doctor = create_professional(
         'Marc', 'Durand', 'marc', ['health.group_health_doctor'],
         institution, code='20202020202')
+    if laboratory:
+        state['technician'], _ = create_professional(
+            'Inès', 'Garnier', 'ines', ['health_lab.group_health_lab'],
+            institution, code='20404040404')
     patient = create_patient(
         given, family, dob=dt.date.fromisoformat(dob))
     identifier = patient.party.alternative_ids.new()
@@ -44,7 +50,8 @@ def setup(url, given, family, national_id, dob):
     patient.party.alternative_identification = True
     patient.party.save()
     state.update(
-        admin=config.user, patient=patient, doctor=doctor_user)
+        admin=config.user, patient=patient, doctor=doctor_user,
+        professional=doctor)
     patient = Model.get('gnuhealth.patient')(patient.id)
     asthma = create_pathology('J45', 'Asthma')
     penicillin = create_pathology('Z88.0', 'Allergy to penicillin')
@@ -109,6 +116,44 @@ def withdraw(unique_id, reason):
     document.click('withdraw')
     document.reload()
     return {'exchange_state': document.exchange_state}
+
+
+def publish_blood_count(values, collected):
+    """The hospital's laboratory validates a blood count of the patient
+    (values by analyte code, the others left out) that Dr Durand asked
+    for, and he publishes it; a second call makes a new version"""
+    Lab = Model.get('gnuhealth.lab')
+    set_user(state['technician'])
+    lab = state.get('lab')
+    if lab is None:
+        cbc, = Model.get('gnuhealth.lab.test_type').find(
+            [('code', '=', 'CBC')])
+        lab = Lab(test=cbc,
+            patient=Model.get('gnuhealth.patient')(state['patient'].id),
+            requestor=Model.get('gnuhealth.healthprofessional')(
+                state['professional'].id),
+            specimen_type='Whole blood',
+            shared_record_collected=dt.datetime.fromisoformat(collected),
+            date_analysis=dt.datetime.fromisoformat(collected))
+        lab.save()
+        lab.click('complete_criteareas')
+        state['lab'] = lab
+    else:
+        lab = Lab(lab.id)
+        lab.click('set_to_draft')
+    for line in lab.critearea:
+        line.result = values.get(line.code)
+        line.excluded = line.code not in values
+    lab.save()
+    lab.click('generate_document')
+    lab.click('shared_record_validate')
+    set_user(state['doctor'])
+    lab = Lab(lab.id)
+    lab.click('publish_shared_record')
+    lab.reload()
+    document, = [d for d in lab.shared_record_documents
+        if d.state == 'published']
+    return _sent(document)
 
 
 def _sent(document):
