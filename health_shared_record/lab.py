@@ -193,9 +193,11 @@ class Document(metaclass=PoolMeta):
     @classmethod
     def publish(cls, documents):
         Alert = Pool().get('gnuhealth.shared_record.alert')
+        # Asked before publishing, which reads the documents again
+        reports = [d for d in documents
+            if d.origin and d.origin.__name__ == 'gnuhealth.lab']
         super().publish(documents)
-        Alert.link_documents([d for d in documents
-                if d.origin and d.origin.__name__ == 'gnuhealth.lab'])
+        Alert.link_documents(reports)
 
 
 class Lab(ButtonsOffered, SharedRecordOrigin, metaclass=PoolMeta):
