@@ -21,7 +21,7 @@ from trytond.bus import notify
 from trytond.i18n import gettext
 from trytond.model import Index, ModelSQL, ModelView, Unique, fields
 from trytond.pool import Pool, PoolMeta
-from trytond.pyson import Eval
+from trytond.pyson import Eval, If
 from trytond.tools import grouped_slice
 from trytond.transaction import Transaction, without_check_access
 
@@ -224,6 +224,7 @@ class Alert(Guarded, ModelSQL, ModelView):
         fields.Char("Flag"), 'get_interpretation_string')
     key = fields.Char("Key", required=True, readonly=True)
     escalation_level = fields.Integer("Escalations", readonly=True)
+    # Stored to the second: a format would be a precision trytond checks
     escalate_at = fields.DateTime("Escalates At", readonly=True)
     acknowledged_by = fields.Many2One(
         'gnuhealth.healthprofessional', "Acknowledged By", readonly=True,
@@ -232,7 +233,8 @@ class Alert(Guarded, ModelSQL, ModelView):
     action = Selection(ACTIONS, "Action", readonly=True,
         help="What was done about the result.")
     action_note = fields.Text("Note", readonly=True)
-    raised = fields.Function(fields.DateTime("Raised"), 'get_raised')
+    raised = fields.Function(
+        fields.DateTime("Raised", format='%H:%M'), 'get_raised')
     steps = fields.One2Many(
         'gnuhealth.shared_record.alert.step', 'alert', "Trail",
         readonly=True)
@@ -269,6 +271,14 @@ class Alert(Guarded, ModelSQL, ModelView):
                 })
 
     @classmethod
+    def view_attributes(cls):
+        # Acknowledged alerts greyed, open critical ones in red
+        return super().view_attributes() + [
+            ('/tree', 'visual', If(Eval('state') != 'open', 'muted',
+                    If(Eval('priority') == 'critical', 'danger', ''))),
+            ]
+
+    @classmethod
     def get_origins(cls):
         "The laboratory's tests, when GNU Health's laboratory is installed"
         pool = Pool()
@@ -287,6 +297,11 @@ class Alert(Guarded, ModelSQL, ModelView):
 
     def get_raised(self, name):
         return self.create_date
+
+    @staticmethod
+    def order_raised(tables):
+        table, _ = tables[None]
+        return [table.create_date]
 
     def get_rec_name(self, name):
         return ' '.join(filter(None, [
@@ -724,7 +739,8 @@ class Step(AppendOnly, ModelView):
         ondelete='RESTRICT',
         help="Whom the step concerns: the one told, or who acted.")
     user = fields.Many2One('res.user', "User", readonly=True)
-    date = fields.Function(fields.DateTime("Date"), 'get_date')
+    date = fields.Function(
+        fields.DateTime("Date", format='%H:%M'), 'get_date')
 
     @classmethod
     def __setup__(cls):

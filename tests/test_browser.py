@@ -590,6 +590,38 @@ def test_every_word_of_the_module_is_translated(server, login, language):
     assert 'Application Error' not in '\n'.join(seen)
 
 
+def test_the_doctor_acknowledges_a_critical_result(server, login):
+    """Dr Lefebvre finds Lucie's critically low haemoglobin on top of his
+    Alerts, opens it and says what he did: it leaves his list to
+    acknowledge, with who acknowledged it and the step in its trail"""
+    hugo = login('hugo')
+    hugo.menu('Health', 'Shared Record', 'Alerts')
+    rows = hugo.rows()
+    assert rows and 'Critical' in rows[0] and 'HGB' in rows[0], rows
+    assert 'Critically low' in rows[0] and LUCIE in rows[0], rows
+    hugo.shoot('alerts')
+    hugo.open_row('HGB', '6.8')
+    hugo.button('Acknowledge')
+    dialog = hugo.tab
+    assert 'HGB' in dialog.inner_text()
+    dialog.locator('select:visible').first.select_option(
+        label='Patient called')
+    dialog.locator('.modal-footer button:visible', has_text='Acknowledge'
+        ).first.click()
+    hugo.idle()
+    text = hugo.tab.inner_text()
+    assert 'Not allowed' not in text and 'not valid' not in text, text
+    assert 'Acknowledged' in text and 'Patient called' in text, text
+    hugo.shoot('alert-acknowledged')
+    (state, action, steps), = server.site.query(
+        'SELECT a.state, a.action, COUNT(s.id) '
+        'FROM gnuhealth_shared_record_alert a '
+        'JOIN gnuhealth_shared_record_alert_step s ON s.alert = a.id '
+        "WHERE a.analyte = 'HGB' AND a.value LIKE '6.8%%' "
+        "AND s.step = 'acknowledged' GROUP BY a.state, a.action")
+    assert (state, action, steps) == ('acknowledged', 'patient_called', 1)
+
+
 def validate_blood_count(server, technician, patient, requester, values):
     """The laboratory validates a blood count over JSON-RPC, as its own
     client would: values by analyte code, the others excluded"""
