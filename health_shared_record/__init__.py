@@ -4,10 +4,10 @@ from trytond.pool import Pool
 from trytond.report import Report
 
 from . import (
-    alert, alert_wizard, condition, configuration, document, emergency, entry, evaluation,
-    exchange, guard, lab, medicament, medication, offered, patient,
-    prescription, prevention, prevention_recall, printing, privacy,
-    professional, selection, trail, vaccination)
+    alert, alert_wizard, condition, configuration, document, emergency,
+    entry, evaluation, exchange, guard, lab, medicament, medication,
+    offered, patient, prescription, prevention, prevention_recall,
+    printing, privacy, professional, selection, trail, vaccination)
 
 __all__ = ['register']
 
