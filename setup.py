@@ -44,6 +44,10 @@ setup(
         'trytond >= 7.0, < 7.1',
         'icalendar >= 5',
         'lxml',
+        # Secure messaging: S/MIME signing and encryption (PKCS#7), and
+        # the CMS structures cryptography does not verify
+        'cryptography >= 44',
+        'asn1crypto >= 1.5',
         'python-sql',
         'requests',
         ],
