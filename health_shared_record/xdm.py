@@ -334,7 +334,8 @@ def _safe_name(name):
 
 
 def _members(archive, limits):
-    "The package's files by name, every entry checked before any is read"
+    """The package's files by their names in upper case, every entry
+    checked before any is read"""
     infos = archive.infolist()
     if len(infos) > limits.entries:
         raise PackageError('too_many_entries', limit=limits.entries)
@@ -355,9 +356,10 @@ def _members(archive, limits):
         total += info.file_size
         if total > limits.total_size:
             raise PackageError('package_too_large', limit=limits.total_size)
-        if name.upper() in {n.upper() for n in files}:
+        # Found by name whatever its case, as on the media XDM is for
+        if name.upper() in files:
             raise PackageError('duplicate_path', path=name)
-        files[name] = info
+        files[name.upper()] = info
     return files
 
 
@@ -400,8 +402,7 @@ def read(data, limits=None):
     except (zipfile.BadZipFile, ValueError):
         raise PackageError('not_a_package')
     with archive:
-        files = _members(archive, limits)
-        by_upper = {n.upper(): i for n, i in files.items()}
+        by_upper = _members(archive, limits)
         info = by_upper.get(METADATA)
         if info is None:
             raise PackageError('no_metadata')
