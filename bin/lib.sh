@@ -92,6 +92,24 @@ ensure_chromium() {
     export CHROMIUM
 }
 
+# Debian's Dovecot, the IMAP server the secure messaging tests read
+# mailboxes from (tests/helpers.py starts one per run with its own
+# configuration); the system's own service is stopped, so that it holds
+# neither port 143 nor 993 nor the mailboxes of the machine
+ensure_dovecot() {
+    if [ ! -x /usr/sbin/dovecot ]; then
+        say "Installing Dovecot (IMAP) from Debian's packages"
+        as_root apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq \
+            --no-install-recommends dovecot-imapd >/dev/null \
+            || die "Dovecot could not be installed (Debian's dovecot-imapd)"
+        as_root systemctl disable --now dovecot.service dovecot.socket \
+            >/dev/null 2>&1 || true
+        as_root service dovecot stop >/dev/null 2>&1 || true
+    fi
+    [ -x /usr/sbin/dovecot ] || die "Dovecot is not at /usr/sbin/dovecot"
+}
+
 pg_answers() {
     "$VENV/bin/python" - "$1" <<'PY'
 import sys

@@ -14,38 +14,103 @@ NO_SCHEMA = (
 PASSWORD = 'Shared-Record-2026'
 
 
+def mail_owner():
+    """The uid and gid of the test mailboxes: the tests' own, or nobody's
+    when they run as root, since Dovecot opens no mail as root"""
+    import os
+    import pwd
+    if os.getuid():
+        return os.getuid(), os.getgid()
+    nobody = pwd.getpwnam('nobody')
+    return nobody.pw_uid, nobody.pw_gid
+
+
 class _SMTPServer:
-    "An aiosmtpd server on a free loopback port, keeping what it receives"
+    """An aiosmtpd server on a free loopback port, keeping what it
+    receives; once started it also delivers each message, as received, to
+    the Maildir of each of its recipients under maildir_root (a temporary
+    directory of the process, the mail_owner's), where the IMAP server
+    (imap_server) reads it"""
 
     def __init__(self):
         self.messages = []
+        self.maildir_root = None
+        self.port = None
         self._controller = None
 
     def start(self):
         import atexit
         import email
         import email.policy
-        import socket
+        import mailbox
+        import os
+        import shutil
+        import tempfile
 
         from aiosmtpd.controller import Controller
 
         server = self
+        owner = mail_owner()
+        if self.maildir_root is None:
+            self.maildir_root = pathlib.Path(
+                tempfile.mkdtemp(prefix='hsr-maildir-'))
+            os.chown(self.maildir_root, *owner)
+            atexit.register(shutil.rmtree, self.maildir_root, True)
+
+        class Maildir(mailbox.Maildir):
+            def _create_tmp(self):
+                # Each message is the mail_owner's from its creation in
+                # tmp/, before Dovecot can see it in new/ (and whatever
+                # the umask of the tests)
+                file = super()._create_tmp()
+                os.fchown(file.fileno(), *owner)
+                return file
 
         class Handler:
+            async def handle_RCPT(
+                    self, smtp, session, envelope, address, options):
+                # As a real server, it refuses at once an address it has
+                # no mailbox for
+                try:
+                    server.mailbox_path(address)
+                except ValueError as error:
+                    return f'553 5.1.3 {error}'
+                envelope.rcpt_tos.append(address)
+                return '250 OK'
+
             async def handle_DATA(self, smtp, session, envelope):
                 server.messages.append(email.message_from_bytes(
                         envelope.original_content,
                         policy=email.policy.default))
+                for address in envelope.rcpt_tos:
+                    path = server.mailbox_path(address)
+                    path.parent.mkdir(exist_ok=True)
+                    maildir = Maildir(path, create=True)
+                    for directory in (
+                            path.parent, path, *(path / d for d in (
+                                    'cur', 'new', 'tmp'))):
+                        os.chown(directory, *owner)
+                    # The bytes as they came: they carry S/MIME
+                    # signatures, so nothing is added, not even a
+                    # Delivered-To
+                    maildir.add(envelope.original_content)
                 return '250 OK'
 
-        with socket.socket() as probe:
-            probe.bind(('127.0.0.1', 0))
-            port = probe.getsockname()[1]
+        self.port = free_port()
         self._controller = Controller(
-            Handler(), hostname='127.0.0.1', port=port)
+            Handler(), hostname='127.0.0.1', port=self.port)
         self._controller.start()
         atexit.register(self._controller.stop)
-        return port
+        return self.port
+
+    def mailbox_path(self, address):
+        """The Maildir where the messages for address are delivered (and
+        which Dovecot serves as its INBOX)"""
+        name = address.lower()
+        # The address names a directory: none may climb out of the root
+        if '/' in name or name.startswith('.') or not name:
+            raise ValueError(f'no mailbox for the address {address!r}')
+        return self.maildir_root / name / 'Maildir'
 
     def received(self, to):
         "Return the messages received for the address to"
@@ -53,6 +118,316 @@ class _SMTPServer:
 
 
 SMTP = _SMTPServer()
+
+DOVECOT = pathlib.Path('/usr/sbin/dovecot')
+NO_DOVECOT = (
+    f'Dovecot is not at {DOVECOT} (bin/test installs Debian\'s '
+    'dovecot-imapd), so no IMAP server serves the test mailboxes')
+
+
+class IMAPServer:
+    """Dovecot, a real IMAP server that no one here wrote, serving the
+    Maildirs under maildir_root (where SMTP delivers) to the users added
+    with add_user, their e-mail address as login: IMAPS (implicit TLS) on
+    host:port and IMAP with STARTTLS on starttls_host:starttls_port, TLS
+    required on both, with a certificate for these addresses and localhost
+    that ca_file verifies.  Each instance runs in its own temporary
+    directory on its own ports, so that test runs side by side do not
+    meet."""
+
+    host = '127.0.0.1'
+    # Dovecot counts a connection from its own address as secured, and
+    # then lets a password through without TLS: on another loopback
+    # address (the client's stays 127.0.0.1) it requires STARTTLS first,
+    # as it would of any client
+    starttls_host = '127.0.0.2'
+
+    def __init__(self, maildir_root):
+        self.maildir_root = pathlib.Path(maildir_root)
+        self.process = None
+        self.directory = None
+        self.port = self.starttls_port = None
+        self.ca_file = self.log_path = None
+        self._users = {}
+        self._passwd = None
+        self._stamp = 0
+
+    def start(self):
+        import atexit
+        import ctypes
+        import grp
+        import os
+        import pwd
+        import signal
+        import subprocess
+        import tempfile
+
+        self.directory = pathlib.Path(tempfile.mkdtemp(prefix='hsr-dovecot-'))
+        self.port = free_port()
+        self.starttls_port = free_port()
+        while self.starttls_port == self.port:
+            self.starttls_port = free_port()
+        self.ca_file, certificate, key = self._certificates()
+        self.log_path = self.directory / 'dovecot.log'
+        self._passwd = self.directory / 'passwd'
+        self._write_users()
+        user = pwd.getpwuid(os.getuid()).pw_name
+        if os.getuid() == 0:
+            # Dovecot's own users, which its package creates: the login
+            # processes, which parse what clients send, run unprivileged
+            internal_user, internal_group = 'dovecot', 'dovecot'
+            login_user = 'dovenull'
+        else:
+            # Without root, every process runs as the user of the tests
+            internal_user = login_user = user
+            internal_group = grp.getgrgid(os.getgid()).gr_name
+        uid, gid = mail_owner()
+        # The login processes' chroot, Dovecot's default, needs root
+        chroot = 'login' if os.getuid() == 0 else ''
+        config = self.directory / 'dovecot.conf'
+        config.write_text(self.CONFIG.format(
+                directory=self.directory, log=self.log_path,
+                maildir_root=self.maildir_root, passwd=self._passwd,
+                certificate=certificate, key=key,
+                user=user, internal_user=internal_user,
+                internal_group=internal_group, login_user=login_user,
+                uid=uid, gid=gid,
+                host=self.host, port=self.port,
+                starttls_host=self.starttls_host,
+                starttls_port=self.starttls_port, chroot=chroot))
+        # A test run that is killed takes its Dovecot with it (the signal
+        # comes when the thread that starts it ends: start it from the
+        # main thread)
+        prctl, PR_SET_PDEATHSIG = ctypes.CDLL(None, use_errno=True).prctl, 1
+        with open(self.log_path, 'ab') as log:
+            self.process = subprocess.Popen(
+                [str(DOVECOT), '-F', '-c', str(config)],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                preexec_fn=lambda: prctl(PR_SET_PDEATHSIG, signal.SIGTERM))
+        atexit.register(self.stop)
+        self._wait()
+        return self.port
+
+    # Only what the tests need, and nothing from /etc/dovecot: the mail
+    # processes run as the mail_owner, the authentication as the user of
+    # the tests, to read the passwd-file kept private in the temporary
+    # directory.  A failed login is said in the log and answered without
+    # Dovecot's two seconds, nor the penalty that would slow the next
+    # logins from 127.0.0.1 (every test's) by up to 15 seconds: the
+    # socket that counts failures is not created (mode 0), and without it
+    # Dovecot counts none.
+    CONFIG = """\
+protocols = imap
+listen = {host}, {starttls_host}
+base_dir = {directory}/run
+state_dir = {directory}/state
+log_path = {log}
+default_internal_user = {internal_user}
+default_internal_group = {internal_group}
+default_login_user = {login_user}
+mail_location = maildir:{maildir_root}/%Lu/Maildir
+ssl = required
+ssl_cert = <{certificate}
+ssl_key = <{key}
+ssl_min_protocol = TLSv1.2
+auth_mechanisms = plain login
+auth_failure_delay = 0
+auth_verbose = yes
+passdb {{
+  driver = passwd-file
+  args = username_format=%Lu {passwd}
+}}
+userdb {{
+  driver = static
+  args = uid={uid} gid={gid} home={maildir_root}/%Lu
+}}
+service auth {{
+  user = {user}
+}}
+service anvil {{
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
+}}
+service imap-login {{
+  chroot = {chroot}
+  inet_listener imap {{
+    address = {starttls_host}
+    port = {starttls_port}
+  }}
+  inet_listener imaps {{
+    address = {host}
+    port = {port}
+    ssl = yes
+  }}
+}}
+"""
+
+    def _certificates(self):
+        """Write a certificate authority of the run and the server's
+        certificate it signs, for its addresses and localhost; return the
+        paths of the authority's certificate, the server's and its key"""
+        import datetime as dt
+        import ipaddress
+
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+        now = dt.datetime.now(dt.timezone.utc)
+
+        def name(common_name):
+            return x509.Name([
+                    x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+        def certificate(subject, key, issuer, issuer_key, ca, *extensions):
+            builder = x509.CertificateBuilder(
+                issuer_name=issuer, subject_name=subject,
+                public_key=key.public_key(),
+                serial_number=x509.random_serial_number(),
+                not_valid_before=now - dt.timedelta(minutes=5),
+                not_valid_after=now + dt.timedelta(days=2))
+            usage = x509.KeyUsage(
+                digital_signature=not ca, key_cert_sign=ca, crl_sign=ca,
+                content_commitment=False, key_encipherment=False,
+                data_encipherment=False, key_agreement=False,
+                encipher_only=False, decipher_only=False)
+            # What a strict verifier requires of a chain
+            for extension, critical in [
+                    (x509.BasicConstraints(ca, None), True),
+                    (usage, True),
+                    (x509.SubjectKeyIdentifier.from_public_key(
+                            key.public_key()), False),
+                    (x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                            issuer_key.public_key()), False),
+                    *((e, False) for e in extensions)]:
+                builder = builder.add_extension(extension, critical=critical)
+            return builder.sign(issuer_key, hashes.SHA256())
+
+        ca_key = ec.generate_private_key(ec.SECP256R1())
+        ca_name = name('health_shared_record test IMAP CA')
+        ca = certificate(ca_name, ca_key, ca_name, ca_key, True)
+        key = ec.generate_private_key(ec.SECP256R1())
+        names = x509.SubjectAlternativeName([
+                x509.DNSName('localhost'),
+                *(x509.IPAddress(ipaddress.ip_address(a))
+                    for a in (self.host, self.starttls_host))])
+        server = certificate(
+            name('localhost'), key, ca_name, ca_key, False, names,
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]))
+        # In the temporary directory, which only its owner reads
+        paths = [self.directory / n for n in ('ca.pem', 'cert.pem', 'key.pem')]
+        paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+        paths[1].write_bytes(server.public_bytes(serialization.Encoding.PEM))
+        paths[2].write_bytes(key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption()))
+        return paths
+
+    def _wait(self, timeout=30):
+        "Wait until Dovecot greets a client over TLS"
+        import socket
+        import ssl
+        import time
+        context = ssl.create_default_context(cafile=self.ca_file)
+        deadline = time.monotonic() + timeout
+        while self.process.poll() is None and time.monotonic() < deadline:
+            try:
+                with socket.create_connection(
+                        (self.host, self.port), timeout=5) as connection, \
+                        context.wrap_socket(
+                            connection, server_hostname=self.host) as tls:
+                    if tls.recv(1024).startswith(b'* OK'):
+                        return
+            except OSError:
+                time.sleep(0.05)
+        log = self.log_path.read_text(errors='replace').splitlines()[-20:]
+        self.stop()
+        raise RuntimeError(
+            'Dovecot did not start:\n' + '\n'.join(log))
+
+    def add_user(self, address, password):
+        """Let address log in with password (again, with a new one) to
+        the mailbox where SMTP delivers its messages; return once Dovecot
+        does"""
+        import imaplib
+        import ssl
+        import time
+        if (any(c in address for c in ':/\n') or address.startswith('.')
+                or any(c in password for c in ':\n')):
+            raise ValueError(
+                'an address or a password that a passwd-file cannot hold')
+        self._users[address.lower()] = password
+        if not self.process:
+            return
+        self._write_users()
+        # Dovecot looks at the passwd-file at most once a second: a login
+        # in the second of the previous one would get the old version
+        context = ssl.create_default_context(cafile=self.ca_file)
+        deadline = time.monotonic() + 5
+        while True:
+            with imaplib.IMAP4_SSL(
+                    self.host, self.port, ssl_context=context,
+                    timeout=10) as client:
+                try:
+                    client.login(address, password)
+                    return
+                except imaplib.IMAP4.error:
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(
+                            f'Dovecot does not let {address} in; see '
+                            f'{self.log_path}')
+            time.sleep(0.1)
+
+    def _write_users(self):
+        import os
+        self._passwd.write_text(''.join(
+                f'{a}:{{PLAIN}}{p}::::::\n' for a, p in self._users.items()))
+        # Dovecot reads the file again when its size or time changes, the
+        # time in seconds: each version gets a time of its own
+        stamp = max(self._passwd.stat().st_mtime, self._stamp + 1)
+        os.utime(self._passwd, (stamp, stamp))
+        self._stamp = stamp
+
+    def stop(self):
+        import shutil
+        import subprocess
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.directory:
+            shutil.rmtree(self.directory, ignore_errors=True)
+            self.directory = None
+
+
+_imap_server = None
+
+
+def imap_server():
+    """The process's IMAP server (Dovecot), started at its first call,
+    serving what SMTP (which must be started) delivers"""
+    global _imap_server
+    if SMTP.maildir_root is None:
+        raise RuntimeError('the SMTP server is not started')
+    if _imap_server is None:
+        server = IMAPServer(SMTP.maildir_root)
+        server.start()
+        _imap_server = server
+    return _imap_server
+
+
+def require_imap_server():
+    "The process's IMAP server, or skip the test when there is no Dovecot"
+    import pytest
+    if not DOVECOT.exists():
+        pytest.skip(NO_DOVECOT)
+    return imap_server()
 
 
 class FHIRServer:
