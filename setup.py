@@ -48,6 +48,8 @@ setup(
         # the CMS structures cryptography does not verify
         'cryptography >= 44',
         'asn1crypto >= 1.5',
+        # PDF readable copies in the XDM packages: the standard PDF generator
+        'reportlab >= 4',
         'python-sql',
         'requests',
         ],
@@ -66,6 +68,8 @@ setup(
             'aiosmtpd',
             'fhir.resources >= 8, < 9',
             'playwright',
+            # Reads the PDF readable copies back as a viewer would
+            'pypdf',
             ],
         },
     zip_safe=False,
