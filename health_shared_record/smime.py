@@ -17,6 +17,7 @@ itself).
 import datetime as dt
 import email
 import email.policy
+import functools
 import hashlib
 import re
 
@@ -56,9 +57,17 @@ def load_certificate(data):
 def load_key(data, password=None):
     "A private key from PEM bytes, or SmimeError"
     try:
-        return serialization.load_pem_private_key(data, password)
+        return _load_key(bytes(data), password)
     except (ValueError, TypeError):
         raise SmimeError('bad_key')
+
+
+# Loading an RSA key checks it, some 25 ms: each message sent or opened
+# loads the clinic's key, so the process keeps the last few by their bytes
+# (the file is still read each time: a key replaced on disk is used at once)
+@functools.lru_cache(maxsize=16)
+def _load_key(data, password):
+    return serialization.load_pem_private_key(data, password)
 
 
 def crlf(data):
