@@ -32,7 +32,14 @@ ZIP_TYPES = {'application/zip', 'application/x-zip-compressed',
     'application/octet-stream'}
 # The largest message read at all
 MAX_MESSAGE = 60 * 1024 * 1024
+# The subject an encrypted message shows outside, its own being inside (as
+# the IETF's header protection for S/MIME writes it)
+PROTECTED = '[...]'
 MESSAGE_ID = re.compile(r'<[^<>\s@]+@[^<>\s@]+>')
+# An address a clinic can send to: one @, a dotted domain, nothing that
+# would split or fold a header
+ADDRESS = re.compile(
+    r'[^@\s<>(),;:"\[\]\\]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+')
 
 
 class MailError(Exception):
@@ -77,11 +84,19 @@ def seal(entity, sender, recipients, subject, message_id_, date,
         certificate, key, recipient_certificates=(), receipt_to=None):
     """The message to send: the entity signed, encrypted for the
     recipients' certificates when all of them are known, and the headers
-    that route it"""
-    body = smime.sign(entity, certificate, key)
+    that route it.  Encrypted, the subject (which often names the patient)
+    travels inside, signed, and the routing headers say only PROTECTED
+    (the protected headers of RFC 8551, section 3.1)"""
     encrypted = bool(recipient_certificates)
     if encrypted:
+        entity = _header('Subject', subject) + entity
+        subject = PROTECTED
+    body = smime.sign(entity, certificate, key)
+    if encrypted:
         body = smime.encrypt(body, list(recipient_certificates))
+    # SMTP carries lines ended by CRLF (RFC 5321), which is also the form
+    # the signature covers
+    body = smime.crlf(body)
     # The routing headers before the S/MIME body as it was made: parsing
     # and writing it again could change the bytes the signature covers
     headers = [
@@ -93,10 +108,12 @@ def seal(entity, sender, recipients, subject, message_id_, date,
         ]
     if receipt_to:
         headers.append(('Disposition-Notification-To', receipt_to))
-    return b''.join(
-        email.policy.SMTP.header_factory(name, value).fold(
-            policy=email.policy.SMTP).encode('ascii')
-        for name, value in headers) + body
+    return b''.join(_header(name, value) for name, value in headers) + body
+
+
+def _header(name, value):
+    return email.policy.SMTP.header_factory(name, value).fold(
+        policy=email.policy.SMTP).encode('ascii')
 
 
 def signer_addresses(certificate):
@@ -184,7 +201,9 @@ def open_message(data, certificate, key, trusted, at=None):
         outer.get('Disposition-Notification-To', ''))[1] or None
     return Received(
         message_id=identifier, sender=sender,
-        subject=_decoded(outer.get('Subject', ''))[:500], text=text,
+        subject=_decoded(
+            (content if encrypted and content.get('Subject') else outer).get(
+                'Subject', ''))[:500], text=text,
         package=packages[0], signer=signer, encrypted=encrypted,
         receipt_to=receipt_to)
 

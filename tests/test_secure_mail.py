@@ -9,7 +9,8 @@ import pytest
 
 from health_shared_record import secure_mail
 
-from test_smime import ENTITY, make
+from pki import make
+from test_smime import ENTITY
 
 WHEN = dt.datetime(2026, 12, 2, 9, 30, tzinfo=dt.timezone.utc)
 PARC = 'cabinet@parc.mssante.fr'
@@ -126,3 +127,14 @@ def test_a_real_smtp_server_delivers_it_intact(pki):
         controller.stop()
     received = opened(pki, delivered[0])
     assert received.package == PACKAGE and received.sender == PARC
+
+
+
+def test_an_encrypted_message_keeps_its_subject_inside(pki):
+    "The subject names the patient: only the recipient reads it"
+    data = sealed(pki)
+    assert b'Bernard' not in data and b'Subject: [...]' in data
+    assert opened(pki, data).subject == 'Lettre de sortie – Bernard'
+    # Signed only, it is in the headers, as the sender wrote it
+    data = sealed(pki, encrypt=False)
+    assert opened(pki, data).subject == 'Lettre de sortie – Bernard'

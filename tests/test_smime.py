@@ -9,37 +9,14 @@ import shutil
 import subprocess
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 
 from health_shared_record import smime
+from pki import NOW, make
 
-NOW = dt.datetime.now(dt.timezone.utc)
 ENTITY = (b'Content-Type: text/plain; charset=utf-8\r\n\r\n'
     b'Lucie Bernard: discharge letter attached.\r\n')
-
-
-def make(name, issuer=None, days=365, start=None):
-    "A key and its certificate, issued by issuer (key, certificate)"
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    start = start or NOW - dt.timedelta(days=1)
-    builder = (x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(issuer[1].subject if issuer else subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(start + dt.timedelta(days=days)))
-    if issuer is None:
-        builder = builder.add_extension(
-            x509.BasicConstraints(ca=True, path_length=None), critical=True)
-    else:
-        builder = builder.add_extension(x509.SubjectAlternativeName(
-                [x509.RFC822Name(name)]), critical=False)
-    return key, builder.sign(issuer[0] if issuer else key, hashes.SHA256())
 
 
 @pytest.fixture(scope='module')
