@@ -5,7 +5,8 @@ from trytond.report import Report
 
 from . import (
     alert, alert_wizard, condition, configuration, document, emergency,
-    entry, evaluation, exchange, guard, lab, medicament, medication,
+    entry, evaluation, exchange, guard, inbox, lab, mailbox, medicament,
+    medication, messaging, messaging_wizard,
     offered, patient, prescription, prevention, prevention_recall,
     printing, privacy, professional, selection, trail, vaccination)
 
@@ -86,6 +87,18 @@ def register():
         alert_wizard.AcknowledgeStart,
         alert.Cron,
         alert.Document,
+        mailbox.Configuration,
+        mailbox.Mailbox,
+        messaging.HealthProfessional,
+        messaging.Message,
+        messaging.MessageDocument,
+        messaging.Patient,
+        inbox.Message,
+        inbox.Document,
+        messaging.Cron,
+        messaging_wizard.SendStart,
+        messaging_wizard.FileStart,
+        messaging_wizard.RejectStart,
         module='health_shared_record', type_='model')
     Pool.register(
         document.AddFile,
@@ -97,6 +110,9 @@ def register():
         prevention_recall.Book,
         alert_wizard.Acknowledge,
         alert_wizard.OpenResult,
+        messaging_wizard.Send,
+        messaging_wizard.File,
+        messaging_wizard.Reject,
         module='health_shared_record', type_='wizard')
     Pool.register(
         document.DocumentReport,

@@ -800,8 +800,9 @@ class Document(metaclass=PoolMeta):
     __name__ = 'gnuhealth.shared_record.document'
 
     @classmethod
-    def from_repository(cls, *args, **kwargs):
+    def store_external(cls, *args, **kwargs):
+        "Fetched or received, a laboratory report from outside alerts"
         Alert = Pool().get('gnuhealth.shared_record.alert')
-        document = super().from_repository(*args, **kwargs)
+        document = super().store_external(*args, **kwargs)
         Alert.raise_for_fetched([document])
         return document

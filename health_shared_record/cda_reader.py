@@ -144,6 +144,11 @@ class Content:
     patient_ids: set
     custodian: str
     entries: list
+    # Who the document is about, as it names them: to find the patient
+    # when no identifier is known here
+    patient_given: str = ''
+    patient_family: str = ''
+    patient_birth: Optional[dt.date] = None
 
 
 class ContentError(ValueError):
@@ -638,6 +643,21 @@ def read_content(content, max_entries=MAX_ENTRIES, max_nodes=MAX_NODES):
     patient_ids = {
         (element.get('root'), element.get('extension'))
         for element in root.iterfind(_q('recordTarget/patientRole/id'))}
+    person = root.find(_q('recordTarget/patientRole/patient'))
+    given = family = ''
+    birth = None
+    if person is not None:
+        name = person.find(_q('name'))
+        if name is not None:
+            given = ' '.join(
+                (g.text or '').strip() for g in name.iterfind(_q('given')))
+            family = ' '.join(
+                (f.text or '').strip() for f in name.iterfind(_q('family')))
+        birth_time = person.find(_q('birthTime'))
+        birth = read_ts(
+            birth_time.get('value') if birth_time is not None else None)
+        if isinstance(birth, dt.datetime):
+            birth = birth.date()
     version = root.find(_q('versionNumber'))
     version = version.get('value') if version is not None else None
     # The care date is the service event's; the document's own time is
@@ -675,4 +695,6 @@ def read_content(content, max_entries=MAX_ENTRIES, max_nodes=MAX_NODES):
         custodian=(root.findtext(_q(
                     'custodian/assignedCustodian/'
                     'representedCustodianOrganization/name')) or '').strip(),
-        entries=[e for e in entries if e and e.name])
+        entries=[e for e in entries if e and e.name],
+        patient_given=given[:200], patient_family=family[:200],
+        patient_birth=birth)

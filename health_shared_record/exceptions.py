@@ -70,3 +70,7 @@ class ReportConverterError(UserError):
 
 class AlertError(UserError):
     pass
+
+
+class MessagingError(UserError):
+    pass

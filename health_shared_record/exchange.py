@@ -461,30 +461,41 @@ class Document(metaclass=PoolMeta):
             cls, reference, content, patient, mhd_patient, held):
         """Store a document another clinic published, with the data its
         CDA holds; raise ContentError and store nothing when refused"""
-        pool = Pool()
-        DocumentType = pool.get('gnuhealth.shared_record.document.type')
-        Entry = pool.get('gnuhealth.shared_record.entry')
         read = cda_reader.read_content(content)
         wanted = {
             (mhd.system_uri(system).removeprefix('urn:oid:'), value)
             for system, value in mhd_patient.identifiers}
         if not wanted & read.patient_ids:
             raise mhd.ContentError('patient_mismatch')
+        return cls.store_external(reference, content, read, patient, held)
+
+    @classmethod
+    def external_type(cls, reference):
+        """The document type of a document from outside, made when the
+        code is new; ContentError, and nothing made, when it is not one"""
+        DocumentType = Pool().get('gnuhealth.shared_record.document.type')
         with Transaction().set_context(active_test=False):
             types = DocumentType.search(
                 [('code', '=', reference.type_code)], limit=1)
         if types:
-            document_type, = types
-        else:
-            document_type = DocumentType(
-                code=reference.type_code, name=reference.type_name)
-            try:
-                # Checked before it is saved: a refusal leaves nothing
-                document_type.check_code()
-            except DocumentTypeError:
-                raise mhd.ContentError(
-                    'unknown_type', code=reference.type_code)
-            document_type.save()
+            return types[0]
+        document_type = DocumentType(
+            code=reference.type_code, name=reference.type_name)
+        try:
+            # Checked before it is saved: a refusal leaves nothing
+            document_type.check_code()
+        except DocumentTypeError:
+            raise mhd.ContentError(
+                'unknown_type', code=reference.type_code)
+        document_type.save()
+        return document_type
+
+    @classmethod
+    def store_external(cls, reference, content, read, patient, held):
+        """Store a document from another clinic (fetched or received), as
+        reference and its CDA (read) describe it"""
+        Entry = Pool().get('gnuhealth.shared_record.entry')
+        document_type = cls.external_type(reference)
         replaced = [
             held[u] for u in reference.replaces
             if u in held and held[u].source == 'repository'

@@ -27,6 +27,7 @@ ACCESS_ACTIONS = [
     ('download', "Downloaded"),
     ('print', "Printed"),
     ('export', "Exported"),
+    ('send', "Sent to a colleague"),
     ]
 CONSENT_ACTIONS = [
     ('mask', "Document masked"),
@@ -84,6 +85,9 @@ class AccessLog(AppendOnly, ModelView):
     mode = Selection(ACCESS_MODES, "Mode", readonly=True, required=True)
     action = Selection(
         ACCESS_ACTIONS, "Action", readonly=True, required=True)
+    recipient = fields.Char(
+        "Sent To", readonly=True,
+        help="Whom the document was sent to, by secure messaging.")
 
     @classmethod
     def __setup__(cls):
@@ -113,7 +117,7 @@ class AccessLog(AppendOnly, ModelView):
             table.patient, actor)
 
     @classmethod
-    def record(cls, documents, action):
+    def record(cls, documents, action, recipient=None):
         """Log that the current user accessed the documents (records or
         ids); the mode says on which ground the policy let them see it.
 
@@ -138,13 +142,14 @@ class AccessLog(AppendOnly, ModelView):
             cursor.execute(*table.insert([
                         table.document, table.patient, table.user,
                         table.professional, table.mode, table.action,
-                        table.create_uid, table.create_date],
+                        table.recipient, table.create_uid, table.create_date],
                     document.join(patient,
                         condition=patient.id == document.patient).select(
                         document.id, document.patient, Literal(user),
                         Literal(professional),
                         Document.access_mode_sql(document, patient, who),
-                        Literal(action), Literal(0), CurrentTimestamp(),
+                        Literal(action), Literal(recipient), Literal(0),
+                        CurrentTimestamp(),
                         where=reduce_ids(document.id, sub_ids))))
 
 

@@ -80,6 +80,7 @@ class Entry:
     content: bytes
     patient_ids: list = field(default_factory=list)
     type_code: str = None
+    type_name: str = None
     title: str = None
     author: str = None
     creation: dt.datetime = None
@@ -470,6 +471,10 @@ def _entry(archive, by_upper, extrinsic, limits):
     types = extrinsic.xpath(
         'rim:Classification[@classificationScheme=$scheme]'
         '/@nodeRepresentation', namespaces=NS, scheme=ENTRY_TYPE)
+    type_names = extrinsic.xpath(
+        'rim:Classification[@classificationScheme=$scheme]'
+        '/rim:Name/rim:LocalizedString/@value', namespaces=NS,
+        scheme=ENTRY_TYPE)
     titles = extrinsic.xpath(
         'rim:Name/rim:LocalizedString/@value', namespaces=NS)
     authors = extrinsic.xpath(
@@ -481,6 +486,7 @@ def _entry(archive, by_upper, extrinsic, limits):
         mime_type=extrinsic.get('mimeType') or 'application/octet-stream',
         content=content, patient_ids=patient_ids,
         type_code=types[0] if types else None,
+        type_name=type_names[0] if type_names else None,
         title=titles[0] if titles else None,
         author=authors[0] if authors else None,
         creation=_parse_time(
