@@ -380,8 +380,44 @@ class Oracle:
             'SELECT id FROM gnuhealth_shared_record_alert_step '
             f'WHERE alert IN ({marks(alerts)})', tuple(alerts))
 
+    def messages(self, roles):
+        """Doctors and nurses see the messages they sent or were sent,
+        those about a patient and those waiting for the clinic, unless the
+        patient blocked them; receipts, nobody (doc/messaging.md, "Who
+        sees a message")"""
+        if not roles['clinician'] or roles['professional'] < 0:
+            return set()
+        p = roles['professional']
+        return self.ids(
+            'SELECT m.id FROM gnuhealth_shared_record_message m '
+            "WHERE m.state <> 'receipt' AND NOT EXISTS (SELECT 1 FROM "
+            'gnuhealth_shared_record_blocked_professional b '
+            'WHERE b.patient = m.patient AND b.professional = %s) '
+            'AND (m.sender = %s OR m.recipient = %s '
+            'OR m.patient IS NOT NULL '
+            "OR (m.recipient IS NULL AND m.direction = 'in'))", (p, p, p))
+
+    def message_documents(self, roles):
+        "A message's documents: those of the messages and documents seen"
+        messages = sorted(self.messages(roles))
+        documents = sorted(self.documents(roles))
+        return self.ids(
+            'SELECT id FROM "gnuhealth_shared_record_message-document" '
+            f'WHERE message IN ({marks(messages)}) '
+            f'AND document IN ({marks(documents)})',
+            (*messages, *documents))
+
+    def mailboxes(self, roles):
+        "The mailboxes hold passwords: the administrators only"
+        if not roles['admin']:
+            return set()
+        return self.ids('SELECT id FROM gnuhealth_shared_record_mailbox')
+
     MODELS = {
         DOCUMENT: documents,
+        'gnuhealth.shared_record.message': messages,
+        'gnuhealth.shared_record.message-document': message_documents,
+        'gnuhealth.shared_record.mailbox': mailboxes,
         'gnuhealth.shared_record.alert': alerts,
         'gnuhealth.shared_record.alert.step': alert_steps,
         'gnuhealth.shared_record.entry': entries,

@@ -33,7 +33,7 @@ def setup(url, given, family, national_id, dob, laboratory=False):
     configuration.oid_root = '1.2.250.1.888'
     configuration.national_identifier_type = 'country_id'
     configuration.national_identifier_system = '1.2.250.1.213.1.4.8'
-    configuration.repository_url = url
+    configuration.repository_url = url or None
     configuration.save()
     doctor_user, doctor = create_professional(
         'Marc', 'Durand', 'marc', ['health.group_health_doctor'],
@@ -154,6 +154,98 @@ def publish_blood_count(values, collected):
     document, = [d for d in lab.shared_record_documents
         if d.state == 'published']
     return _sent(document)
+
+
+def setup_messaging(relay_port, imap_host, imap_port, ca_file,
+        trusted_file, address, certificate, key, password):
+    """Dr Durand reads and sends his messages at address, through the
+    relay and the IMAP server on loopback"""
+    set_user(state['admin'])
+    configuration = Model.get('gnuhealth.shared_record.configuration')(1)
+    configuration.relay_host = '127.0.0.1'
+    configuration.relay_port = relay_port
+    configuration.relay_security = 'none'
+    configuration.messaging_ca_file = ca_file
+    configuration.messaging_trusted_file = trusted_file
+    configuration.save()
+    professional = Model.get('gnuhealth.healthprofessional')(
+        state['professional'].id)
+    professional.secure_email = address
+    professional.save()
+    mailbox = Model.get('gnuhealth.shared_record.mailbox')(
+        name='Dr Durand', address=address, professional=professional,
+        imap_host=imap_host, imap_port=imap_port, imap_password=password,
+        certificate_file=certificate, private_key_file=key)
+    mailbox.save()
+    state['mailbox'] = mailbox
+    return {}
+
+
+def add_colleague(given, family, address, certificate=None):
+    "A professional of another clinic, known by their secure address"
+    set_user(state['admin'])
+    Party = Model.get('party.party')
+    party = Party(name=given, lastname=family, is_person=True,
+        is_healthprof=True, is_patient=False, gender='u')
+    party.save()
+    professional = Model.get('gnuhealth.healthprofessional')(
+        party=party, secure_email=address, secure_certificate=certificate)
+    professional.save()
+    state.setdefault('colleagues', {})[address] = professional
+    return {'id': professional.id}
+
+
+def read_mail():
+    "The mailbox is read now, as the scheduler does"
+    set_user(state['admin'])
+    Mailbox = Model.get('gnuhealth.shared_record.mailbox')
+    mailbox = Mailbox(state['mailbox'].id)
+    mailbox.click('fetch')
+    mailbox.reload()
+    return {'error': mailbox.last_error} if mailbox.last_error else {}
+
+
+def messages():
+    "What Dr Durand sees of his messages, oldest first"
+    set_user(state['doctor'])
+    Message = Model.get('gnuhealth.shared_record.message')
+    return {'messages': [{
+                'direction': m.direction, 'state': m.state,
+                'subject': m.subject, 'sender': m.sender_address,
+                'patient': m.patient.rec_name if m.patient else None,
+                'documents': [d.title for d in m.documents],
+                'sources': [d.source for d in m.documents],
+                'encrypted': m.encrypted, 'reason': m.reason,
+                } for m in reversed(Message.find([]))]}
+
+
+def open_received():
+    "Dr Durand opens the documents he received"
+    set_user(state['doctor'])
+    Message = Model.get('gnuhealth.shared_record.message')
+    Document = Model.get('gnuhealth.shared_record.document')
+    ids = [d.id for m in Message.find([('direction', '=', 'in')])
+        for d in m.documents]
+    Document._proxy.read(ids, ['rendering'], Document._config.context)
+    return {'opened': len(ids)}
+
+
+def send_summary(address, subject, text):
+    "Dr Durand sends the patient's summary to a colleague's address"
+    from proteus import Wizard
+    set_user(state['doctor'])
+    patient = Model.get('gnuhealth.patient')(state['patient'].id)
+    summary = Model.get('gnuhealth.shared_record.document')(
+        patient.shared_record_summary.id)
+    send = Wizard('gnuhealth.shared_record.message.send', [summary])
+    send.form.addresses = address
+    send.form.subject = subject
+    send.form.text = text
+    send.execute('send')
+    Message = Model.get('gnuhealth.shared_record.message')
+    message = Message.find([('direction', '=', 'out')])[0]
+    return {'state': message.state, 'reason': message.reason,
+        'unique_id': summary.unique_id}
 
 
 def _sent(document):
