@@ -318,6 +318,9 @@ FAMILY_NAMES = [
     ]
 
 TEXTS = {
+    'message_text': T('Dear colleague, the cardiologist saw him: nothing '
+        'to change before his follow-up.', 'Cher confrère, le cardiologue '
+        "l'a vu : rien à changer avant son suivi."),
     'letter_title': T('Letter from the cardiologist',
         'Courrier du cardiologue'),
     'letter_author': T('Dr Jean Dupont, cardiologist',

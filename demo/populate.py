@@ -483,6 +483,13 @@ def main(database, config_file, language='fr', repository=None):
     add_file.form.source_author = say(TEXTS['letter_author'])
     add_file.form.source_organization = say(TEXTS['hospital'])
     add_file.execute('publish')
+    # Dr Martin sends the letter to the nurse who follows the patient
+    letter, = Document.find([('title', '=', say(TEXTS['letter_title']))])
+    send = Wizard('gnuhealth.shared_record.message.send', [letter])
+    send.form.professionals.append(
+        Model.get('gnuhealth.healthprofessional')(nurse.id))
+    send.form.text = say(TEXTS['message_text'])
+    send.execute('send')
 
     # A result that Lucie reads only once her doctor has explained it
     act_as(doctor2_user)
