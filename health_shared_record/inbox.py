@@ -6,12 +6,16 @@ documents filed into the one patient they name, as documents from another
 clinic; anything else waits in the Inbox, with its reason, for a person to
 file or reject.  And the read receipts, both ways."""
 import datetime as dt
+import email
+import email.utils
 import hashlib
+import logging
 import uuid
 
 from sql import Literal, Null
 from sql.operators import Exists
 
+from trytond import backend
 from trytond.bus import notify
 from trytond.i18n import gettext
 from trytond.model import ModelView
@@ -26,6 +30,8 @@ from .common import REASON_LIMIT, TITLE_LIMIT
 from .exceptions import MessagingError
 from .messaging import (
     DISPOSITIONS, PROGRESS, READER, SUBJECT_LIMIT, XML_TYPES, refusal)
+
+logger = logging.getLogger(__name__)
 
 
 class Message(metaclass=PoolMeta):
@@ -97,7 +103,10 @@ class Message(metaclass=PoolMeta):
         configuration = Pool().get(
             'gnuhealth.shared_record.configuration')(1)
         with as_server():
-            for message in cls.browse(messages):
+            # One record at a time: records browsed together read again
+            # the fields of all of them after each one's writes
+            for message_id in list(map(int, messages)):
+                message, = cls.browse([message_id])
                 if message.state != 'received':
                     continue
                 try:
@@ -108,6 +117,19 @@ class Message(metaclass=PoolMeta):
                     cls.write([message], {
                             'state': 'inbox',
                             'reason': refusal(error)[:REASON_LIMIT],
+                            })
+                    cls.notify_recipients([message])
+                except backend.DatabaseOperationalError:
+                    raise
+                except Exception:
+                    # What no check foresaw must not stop the mailbox: the
+                    # message waits To File, the error is in the log
+                    logger.exception(
+                        'message %s could not be read', message.id)
+                    cls.write([message], {
+                            'state': 'inbox',
+                            'reason': gettext('health_shared_record'
+                                '.msg_messaging_unexpected'),
                             })
                     cls.notify_recipients([message])
 
@@ -356,8 +378,6 @@ class Message(metaclass=PoolMeta):
 
     @staticmethod
     def raw_sender(raw):
-        import email
-        import email.utils
         try:
             parsed = email.message_from_bytes(raw[:64 * 1024])
         except Exception:

@@ -337,11 +337,14 @@ class _MarkSeen:
         pass
 
     def tpc_finish(self, transaction):
-        if not self.uids:
+        # The transaction keeps its data managers over its commits (the
+        # cron commits, then the transaction's end commits again): once
+        uids, self.uids = self.uids, []
+        if not uids:
             return
         try:
             with self.connection as connection:
-                connection.mark_seen(self.uids)
+                connection.mark_seen(uids)
         except mail_transport.TransportError:
             # Read again next time, and known by their Message-ID
             pass
