@@ -158,13 +158,29 @@ def _public_verify(public_key, signature, data, hash_class):
 
 
 def _issued_by(certificate, issuer):
-    if certificate.issuer != issuer.subject:
+    if certificate.issuer != issuer.subject or not _authority(issuer):
         return False
     try:
         certificate.verify_directly_issued_by(issuer)
     except (ValueError, TypeError, InvalidSignature):
         return False
     return True
+
+
+def _authority(certificate):
+    """Whether the certificate may issue others: a signer the clinic
+    trusts as itself vouches for no one else"""
+    try:
+        if not certificate.extensions.get_extension_for_class(
+                x509.BasicConstraints).value.ca:
+            return False
+    except x509.ExtensionNotFound:
+        return False
+    try:
+        return certificate.extensions.get_extension_for_class(
+            x509.KeyUsage).value.key_cert_sign
+    except x509.ExtensionNotFound:
+        return True
 
 
 def _valid_at(certificate, at):

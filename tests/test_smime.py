@@ -73,6 +73,20 @@ def test_an_untrusted_or_expired_signer_is_refused(pki):
     assert error.value.reason == 'expired_signer'
 
 
+def test_a_signer_trusted_as_itself_vouches_for_no_one_else(pki):
+    """A colleague's certificate the clinic trusts by itself is not an
+    authority: a certificate it issued for another address is refused"""
+    nord = pki['nord']
+    minted = make('cabinet@parc.mssante.fr', nord)
+    signed = smime.sign(ENTITY, minted[1], minted[0])
+    with pytest.raises(smime.SmimeError) as error:
+        smime.verify(signed, [nord[1]])
+    assert error.value.reason == 'untrusted_signer'
+    # What the colleague signs herself still verifies
+    own = smime.sign(ENTITY, nord[1], nord[0])
+    assert smime.verify(own, [nord[1]])[0] == ENTITY
+
+
 def test_a_forged_signature_is_refused(pki):
     "Signed with another key than the one of the certificate it shows"
     forger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
