@@ -12,6 +12,7 @@ IHE_XDM.ZIP.  The routing headers travel unprotected: the sender is
 believed because the signer's certificate says it.
 """
 import email
+import email.errors
 import email.policy
 import email.utils
 import re
@@ -112,6 +113,9 @@ def seal(entity, sender, recipients, subject, message_id_, date,
 
 
 def _header(name, value):
+    # A line break in a value (a subject from a document's title) would
+    # start a header of its own: none survives
+    value = ' '.join(str(value).split())
     return email.policy.SMTP.header_factory(name, value).fold(
         policy=email.policy.SMTP).encode('ascii')
 
@@ -136,7 +140,7 @@ def _decoded(value):
     "A header's text, its encoded words decoded"
     try:
         return str(make_header(decode_header(str(value))))
-    except (ValueError, LookupError):
+    except (ValueError, LookupError, email.errors.HeaderParseError):
         return str(value)
 
 
@@ -216,11 +220,20 @@ def receipt(received, reporter, final_recipient, message_id_, date,
         'report', report_type='disposition-notification')
     report['From'] = final_recipient
     report['To'] = received.receipt_to
-    report['Subject'] = Header('Read: %s' % received.subject, 'utf-8').encode()
+    # The receipt travels in clear: the subject an encrypted message kept
+    # inside stays there, the message is named by its Message-ID
+    subject = ' '.join(received.subject.split())
+    if received.encrypted or not subject:
+        subject = received.message_id
+    report['Subject'] = Header('%s: %s' % (
+            'Read' if disposition == 'displayed' else 'Received', subject),
+        'utf-8').encode()
     report['Date'] = email.utils.format_datetime(date)
     report['Message-ID'] = message_id_
     report.attach(MIMEText(
-            'The message "%s" was displayed.\r\n' % received.subject,
+            'The message %s was %s.\r\n' % (subject,
+                'displayed' if disposition == 'displayed'
+                else 'processed'),
             'plain', 'utf-8'))
     notification = MIMEBase('message', 'disposition-notification')
     notification.set_payload(

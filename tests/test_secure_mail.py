@@ -99,6 +99,26 @@ def test_a_read_receipt_reads_back(pki):
     assert secure_mail.read_receipt(data) == (
         '<m1@parc.mssante.fr>', 'displayed')
     assert secure_mail.read_receipt(sealed(pki)) is None
+    # It travels in clear: the subject the message kept inside stays there
+    assert b'Bernard' not in data
+    assert secure_mail.read_receipt(secure_mail.receipt(
+            opened(pki, sealed(pki, receipt_to=PARC, encrypt=False)),
+            'GNU Health', NORD, '<r2@hopital-nord.mssante.fr>', WHEN,
+            'processed')) == ('<m1@parc.mssante.fr>', 'processed')
+
+
+def test_a_line_break_in_a_subject_starts_no_header(pki):
+    "A subject made from a document's title a colleague wrote"
+    key, certificate = pki['parc']
+    data = secure_mail.seal(
+        secure_mail.compose('Voici.', PACKAGE), PARC, [NORD],
+        'Lettre\r\nBcc: spy@example.org\nX-Evil: 1', '<m3@parc.mssante.fr>',
+        WHEN, certificate, key, ())
+    head = data.split(b'\r\n\r\n', 1)[0]
+    assert not any(line.lower().startswith((b'bcc:', b'x-evil:'))
+        for line in head.split(b'\r\n')), head
+    assert opened(pki, data).subject == (
+        'Lettre Bcc: spy@example.org X-Evil: 1')
 
 
 def test_a_real_smtp_server_delivers_it_intact(pki):
