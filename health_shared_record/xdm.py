@@ -84,6 +84,8 @@ class Entry:
     title: str = None
     author: str = None
     creation: dt.datetime = None
+    confidentiality: str = 'N'
+    masked: bool = False
 
 
 @dataclass
@@ -227,6 +229,11 @@ def metadata_xml(documents, metadata, submission_id, author, recipients,
             metadata.class_code, 1)
         _classification(entry, ENTRY_CONFIDENTIALITY, object_id, (
                 '2.16.840.1.113883.5.25', document.confidentiality, ''), 2)
+        if document.masked:
+            # The patient masked it: a second code, as in the MHD
+            # metadata, so that the receiving clinic keeps it masked
+            _classification(entry, ENTRY_CONFIDENTIALITY, object_id, (
+                    mhd.OBLIGATION, mhd.MASK, ''), 12)
         _classification(entry, ENTRY_FORMAT, object_id,
             metadata.format_code, 3)
         _classification(entry, ENTRY_FACILITY, object_id,
@@ -481,6 +488,10 @@ def _entry(archive, by_upper, extrinsic, limits):
         'rim:Classification[@classificationScheme=$scheme]/rim:Slot'
         '[@name="authorPerson"]/rim:ValueList/rim:Value/text()',
         namespaces=NS, scheme=ENTRY_AUTHOR)
+    confidentiality = set(extrinsic.xpath(
+            'rim:Classification[@classificationScheme=$scheme]'
+            '/@nodeRepresentation', namespaces=NS,
+            scheme=ENTRY_CONFIDENTIALITY))
     return Entry(
         unique_id=unique_id, path=path,
         mime_type=extrinsic.get('mimeType') or 'application/octet-stream',
@@ -490,4 +501,8 @@ def _entry(archive, by_upper, extrinsic, limits):
         title=titles[0] if titles else None,
         author=authors[0] if authors else None,
         creation=_parse_time(
-            (_slot_values(extrinsic, 'creationTime') or [''])[0]))
+            (_slot_values(extrinsic, 'creationTime') or [''])[0]),
+        # The strictest the metadata says
+        confidentiality=next(
+            (c for c in ('V', 'R') if c in confidentiality), 'N'),
+        masked=mhd.MASK in confidentiality)

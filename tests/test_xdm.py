@@ -107,6 +107,15 @@ def test_what_is_sent_reads_back():
     assert package.renderings == {'1.2.250.1.999.1.2': b'%PDF-1.4 copy'}
 
 
+def test_a_masked_or_restricted_document_stays_so():
+    "The receiving clinic reads the patient's mask and the confidentiality"
+    package = xdm.read(sent([
+                document(1), document(2, confidentiality='V'),
+                document(3, masked=True, confidentiality='R')]))
+    assert [(e.confidentiality, e.masked) for e in package.entries] == [
+        ('N', False), ('V', False), ('R', True)]
+
+
 def metadata_of(*documents):
     return files_of(sent(list(documents)))[xdm.METADATA]
 
