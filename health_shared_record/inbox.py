@@ -10,6 +10,7 @@ import email
 import email.utils
 import hashlib
 import logging
+import unicodedata
 import uuid
 
 from sql import Literal, Null
@@ -34,6 +35,14 @@ from .messaging import (
 logger = logging.getLogger(__name__)
 
 
+def folded(name):
+    "A name as compared: its words in lower case, without accents"
+    decomposed = unicodedata.normalize('NFKD', name or '')
+    return ' '.join(''.join(
+            c for c in decomposed if not unicodedata.combining(c)
+            ).casefold().split())
+
+
 class Message(metaclass=PoolMeta):
     __name__ = 'gnuhealth.shared_record.message'
 
@@ -54,11 +63,15 @@ class Message(metaclass=PoolMeta):
     # Receiving
 
     @classmethod
-    def receive(cls, mailbox, raws):
+    def receive(cls, mailbox, raws, oversized=()):
         """Keep each message that arrived in the mailbox, once (by its
-        Message-ID, or its bytes when it has none); return the new"""
+        Message-ID, or its bytes when it has none); return the new.  Those
+        of oversized (their headers only: the mailbox keeps them whole)
+        wait To File, too large."""
+        configuration = Pool().get(
+            'gnuhealth.shared_record.configuration')(1)
         vlist = {}
-        for raw in raws:
+        for raw in list(raws) + list(oversized):
             identifier = cls.raw_message_id(raw)
             key = 'in:%s:%s' % (mailbox.id, identifier or (
                     'sha256:' + hashlib.sha256(raw).hexdigest()))
@@ -74,13 +87,22 @@ class Message(metaclass=PoolMeta):
                     'key': key,
                     'raw': raw,
                     })
+            if any(raw is o for o in oversized):
+                vlist[key].update({
+                        'state': 'inbox',
+                        'reason': gettext(
+                            'health_shared_record.msg_messaging_too_large',
+                            limit=configuration.messaging_max_size),
+                        })
         with as_server():
             known = set()
             for sub_keys in grouped_slice(list(vlist)):
                 known.update(m.key for m in cls.search(
                         [('key', 'in', list(sub_keys))]))
-            return cls.create(
+            created = cls.create(
                 [v for k, v in vlist.items() if k not in known])
+            cls.notify_recipients([m for m in created if m.state == 'inbox'])
+            return created
 
     @staticmethod
     def raw_message_id(raw):
@@ -152,8 +174,13 @@ class Message(metaclass=PoolMeta):
             at=dt.datetime.now(dt.timezone.utc))
         Professional = Pool().get('gnuhealth.healthprofessional')
         known = Professional.search([
-                ('secure_email', 'ilike', received.sender),
+                ('secure_email', '=', received.sender.lower()),
                 ], limit=1)
+        # A receipt goes to the sender the signature proved, never to an
+        # address the message's unsigned headers name
+        receipt_to = (received.receipt_to or '').strip().lower()
+        if receipt_to != received.sender.lower():
+            receipt_to = None
         cls.write([self], {
                 'sender_address': received.sender,
                 'sender': known[0].id if known else None,
@@ -161,8 +188,8 @@ class Message(metaclass=PoolMeta):
                 'text': received.text[:REASON_LIMIT * 10] or None,
                 'signed': True,
                 'encrypted': received.encrypted,
-                'receipt_requested': bool(received.receipt_to),
-                'receipt_to': received.receipt_to,
+                'receipt_requested': bool(receipt_to),
+                'receipt_to': receipt_to,
                 })
         documents = self.read_documents(received, configuration)
         patients = self.match_patients(documents, configuration)
@@ -220,13 +247,16 @@ class Message(metaclass=PoolMeta):
                         ])
             if not matches and locals_:
                 matches = Patient.search([('party.ref', 'in', locals_)])
-            if not matches and read.patient_birth and read.patient_family:
-                matches = Patient.search([
-                        ('party.dob', '=', read.patient_birth),
-                        ('party.lastname', 'ilike', read.patient_family),
-                        ('party.name', 'ilike',
-                            (read.patient_given or '').split(' ')[0] + '%'),
-                        ])
+            family = folded(read.patient_family)
+            given = folded(read.patient_given).split(' ')[0]
+            if not matches and read.patient_birth and family and given:
+                # The same names (their case and accents aside), compared
+                # here: a pattern would take a % in a name for anything
+                matches = [p for p in Patient.search([
+                            ('party.dob', '=', read.patient_birth),
+                            ])
+                    if folded(p.party.lastname) == family
+                    and folded(p.party.name).split(' ')[0] == given]
             if len(matches) != 1:
                 return matches if len(matches) > 1 else []
             found.add(matches[0])
@@ -506,4 +536,6 @@ class Document(metaclass=PoolMeta):
             date=entry.creation, url=None, size=len(entry.content),
             sha1=None, mime_type=entry.mime_type,
             author_name=(entry.author or '').strip('^ ')[:TITLE_LIMIT],
-            custodian_name=read.custodian or message.sender_address or '')
+            custodian_name=read.custodian or message.sender_address or '',
+            # The sender's patient masked it, or it is restricted: so here
+            confidentiality=entry.confidentiality, masked=entry.masked)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 SECURITIES = ('tls', 'starttls', 'none')
 # What an IMAP FETCH answers for one message, with its UID
 _UID = re.compile(rb'UID (\d+)')
+_SIZE = re.compile(rb'RFC822\.SIZE (\d+)')
 
 
 class TransportError(Exception):
@@ -188,19 +189,30 @@ class Mailbox:
         except (OSError, imaplib.IMAP4.error):
             pass
 
-    def unseen(self, limit=500):
-        """[(uid, bytes)] of the messages not marked seen, oldest first, at
-        most limit; reading them does not mark them"""
+    def unseen(self, limit=500, max_size=None, budget=64 * 1024 * 1024):
+        """[(uid, bytes, whole)] of the messages not marked seen, oldest
+        first, at most limit and, but for the first, budget bytes in all;
+        a message over max_size bytes comes as its header only (whole is
+        False), never into memory.  Reading them does not mark them."""
         try:
             status, data = self._client.uid('SEARCH', None, 'UNSEEN')
             uids = (data[0] or b'').split()[:limit] if status == 'OK' else []
             messages = []
+            total = 0
             for uid in uids:
                 status, data = self._client.uid(
-                    'FETCH', uid, '(UID BODY.PEEK[])')
+                    'FETCH', uid, '(UID RFC822.SIZE)')
+                size = _size(data)
+                whole = not (max_size and size > max_size)
+                if whole and messages and total + size > budget:
+                    break  # the rest at the next reading
+                status, data = self._client.uid('FETCH', uid,
+                    '(UID BODY.PEEK[])' if whole
+                    else '(UID BODY.PEEK[HEADER])')
                 for item in data:
                     if isinstance(item, tuple) and _UID.search(item[0]):
-                        messages.append((int(uid), item[1]))
+                        messages.append((int(uid), item[1], whole))
+                        total += len(item[1])
             return messages
         except (OSError, imaplib.IMAP4.error, imaplib.IMAP4.abort) as error:
             raise TransportError(
@@ -216,6 +228,16 @@ class Mailbox:
         except (OSError, imaplib.IMAP4.error, imaplib.IMAP4.abort) as error:
             raise TransportError(
                 'mailbox_unreachable', retryable=True, error=_detail(error))
+
+
+def _size(data):
+    "RFC822.SIZE of a FETCH response, 0 when the server gave none"
+    for item in data or []:
+        line = item[0] if isinstance(item, tuple) else item
+        match = _SIZE.search(line or b'')
+        if match:
+            return int(match.group(1))
+    return 0
 
 
 def _quoted(folder):

@@ -290,10 +290,12 @@ class Mailbox(Guarded, ModelSQL, ModelView):
                 error = None
                 try:
                     with mailbox.connection(configuration) as connection:
-                        messages = connection.unseen()
-                        received.extend(Message.receive(mailbox, [
-                                    data for _, data in messages]))
-                        uids = [uid for uid, _ in messages]
+                        messages = connection.unseen(
+                            max_size=configuration.messaging_max_bytes)
+                        received.extend(Message.receive(mailbox,
+                                [d for _, d, whole in messages if whole],
+                                [d for _, d, whole in messages if not whole]))
+                        uids = [uid for uid, _, _ in messages]
                     # Marked read once the transaction that holds them
                     # commits: a failure before leaves them unread
                     transaction.join(_MarkSeen(

@@ -12,11 +12,13 @@ client may change of a message is nothing: the wizards and the queue do
 it, after checking who acts and what the patient chose.  Receiving is
 inbox.py's."""
 import datetime as dt
+import logging
 import uuid
 
 from sql import Literal, Null
 from sql.operators import Exists
 
+from trytond import backend
 from trytond.i18n import gettext
 from trytond.model import Index, ModelSQL, ModelView, Unique, fields
 from trytond.pool import Pool, PoolMeta
@@ -57,6 +59,11 @@ PROGRESS = ['pending', 'sent', 'delivered', 'read']
 SUBJECT_LIMIT = 500
 XML_TYPES = {'text/xml', 'application/xml', 'application/hl7-v3+xml'}
 READER = 'GNU Health shared record'
+# A relay that stays down this many attempts (some 20 hours, with
+# exchange.retry_delay) fails the message, said so on it
+MAX_ATTEMPTS = 12
+
+logger = logging.getLogger(__name__)
 # Reasons whose message name the sending side already uses
 RENAMED = {
     'bad_certificate': 'bad_certificate_smime',
@@ -87,6 +94,26 @@ class HealthProfessional(metaclass=PoolMeta):
         "Encryption Certificate",
         help="The professional's S/MIME certificate (PEM): documents sent "
         "to them are encrypted for it.")
+
+    @classmethod
+    def create(cls, vlist):
+        return super().create([cls._lower_address(v) for v in vlist])
+
+    @classmethod
+    def write(cls, *args):
+        actions = iter(args)
+        args = []
+        for records, values in zip(actions, actions):
+            args.extend((records, cls._lower_address(values)))
+        super().write(*args)
+
+    @staticmethod
+    def _lower_address(values):
+        "Addresses are compared in lower case: they are kept so"
+        if values.get('secure_email'):
+            values = {**values,
+                'secure_email': values['secure_email'].strip().lower()}
+        return values
 
     @classmethod
     def validate_fields(cls, professionals, field_names):
@@ -223,15 +250,30 @@ class Message(Guarded, ModelSQL, ModelView):
         """Doctors and nurses: those they sent or were sent, those about a
         patient (the conversation) and those waiting for the clinic,
         unless the patient blocked them"""
-        Blocked = Pool().get('gnuhealth.shared_record.blocked_professional')
+        pool = Pool()
+        Blocked = pool.get('gnuhealth.shared_record.blocked_professional')
+        Document = pool.get('gnuhealth.shared_record.document')
         if actor.root:
             return Literal(True)
         if not actor.clinician or actor.professional < 0:
             return Literal(False)
         me = actor.professional
+        relation = pool.get(
+            'gnuhealth.shared_record.message-document').__table__()
+        document = Document.__table__()
+        # About a patient, for whom may read one of its documents (her
+        # opposition, masking and confidentiality hold as for the
+        # documents themselves)
+        readable = Exists(relation.join(
+                document, condition=document.id == relation.document
+                ).select(Literal(1), where=(
+                    (relation.message == table.id)
+                    & Document.guard_where(document, actor))))
         concerns = ((table.sender == me) | (table.recipient == me)
-            | (table.patient != Null)
-            | ((table.recipient == Null) & (table.direction == 'in')))
+            | ((table.patient != Null) & readable)
+            # The clinic's mailbox, before it is filed into a record
+            | ((table.recipient == Null) & (table.direction == 'in')
+                & (table.patient == Null)))
         return (concerns & (table.state != 'receipt')
             & ~Blocked.blocks(table.patient, me))
 
@@ -300,7 +342,7 @@ class Message(Guarded, ModelSQL, ModelView):
                             'health_shared_record.msg_messaging_bad_address',
                             address=address[:200]))
                 known = Professional.search([
-                        ('secure_email', 'ilike', address),
+                        ('secure_email', '=', address),
                         ], limit=1)
                 recipients.append((known[0] if known else None, address))
             recipients = list(dict.fromkeys(recipients))
@@ -352,8 +394,15 @@ class Message(Guarded, ModelSQL, ModelView):
         # In the patient's access history: who sent what to whom
         for message in messages:
             AccessLog.record(ids, 'send', recipient=message.recipient_label)
-        cls.__queue__.send_pending(messages)
+        cls.queue_sending(messages)
         return messages
+
+    @classmethod
+    def queue_sending(cls, messages):
+        """A task per message: one that fails, or whose transaction is
+        retried, never sends another twice nor holds it back"""
+        for message in messages:
+            cls.__queue__.send_pending([message])
 
     @property
     def recipient_label(self):
@@ -376,8 +425,21 @@ class Message(Guarded, ModelSQL, ModelView):
             messages = [m for m in cls.browse([m.id for m in messages])
                 if m.state == 'pending']
             relay = configuration.relay()
+            Blocked = pool.get(
+                'gnuhealth.shared_record.blocked_professional')
+            blocked = Blocked.pairs({m.patient.id for m in messages})
             for message in messages:
-                if message.channel == 'internal':
+                # The patient's choice when it leaves, not only when it
+                # was written: a colleague blocked since gets nothing
+                if message.recipient and (message.patient.id,
+                        message.recipient.id) in blocked:
+                    cls.write([message], {
+                            'state': 'failed', 'next_attempt': None,
+                            'reason': gettext(
+                                'health_shared_record.msg_messaging_blocked',
+                                professional=message.recipient.rec_name),
+                            })
+                elif message.channel == 'internal':
                     cls.deliver_inside([message])
                 else:
                     message.send_mail(relay, configuration)
@@ -431,7 +493,7 @@ class Message(Guarded, ModelSQL, ModelView):
                     'reason': refusal(error),
                     'attempts': attempts,
                     })
-            if error.retryable:
+            if error.retryable and attempts < MAX_ATTEMPTS:
                 values['next_attempt'] = (
                     dt.datetime.now() + retry_delay(attempts))
             else:
@@ -440,6 +502,18 @@ class Message(Guarded, ModelSQL, ModelView):
             values.update({
                     'state': 'failed', 'next_attempt': None,
                     'reason': refusal(error),
+                    'attempts': (self.attempts or 0) + 1,
+                    })
+        except backend.DatabaseOperationalError:
+            raise
+        except Exception:
+            # Failed, said so, the error in the log: never pending for
+            # ever, nor holding back the messages after it
+            logger.exception('message %s could not be sent', self.id)
+            values.update({
+                    'state': 'failed', 'next_attempt': None,
+                    'reason': gettext(
+                        'health_shared_record.msg_messaging_unexpected_send'),
                     'attempts': (self.attempts or 0) + 1,
                     })
         else:
@@ -486,7 +560,7 @@ class Message(Guarded, ModelSQL, ModelView):
     def resend_pending(cls):
         "Cron: send what is due for another attempt"
         with as_server():
-            cls.send_pending(cls.search([
+            cls.queue_sending(cls.search([
                         ('direction', '=', 'out'),
                         ('state', '=', 'pending'),
                         ('next_attempt', '<=', dt.datetime.now()),
@@ -497,14 +571,20 @@ class Message(Guarded, ModelSQL, ModelView):
     def retry(cls, messages):
         "Try a failed message again, after the settings were fixed"
         cls.check_sender(messages)
+        who = actor()
         with as_server():
+            if not who.root and any(
+                    m.sender is None or m.sender.id != who.professional
+                    for m in cls.browse([m.id for m in messages])):
+                raise MessagingError(gettext(
+                        'health_shared_record.msg_messaging_not_yours'))
             failed = [m for m in cls.browse([m.id for m in messages])
                 if m.state == 'failed' and m.direction == 'out']
             cls.write(failed, {
                     'state': 'pending', 'next_attempt': dt.datetime.now(),
                     'raw': None, 'reason': None,
                     })
-        cls.__queue__.send_pending(failed)
+        cls.queue_sending(failed)
 
     @classmethod
     def check_sender(cls, messages):

@@ -144,8 +144,9 @@ def test_a_doctor_files_an_unmatched_message(server, login, unmatched):
     claire.open_row('Summary of Mrs Bernhard')
     claire.button('File')
     dialog = claire.tab
-    assert any('No patient of this clinic' in v for v in dialog.locator(
-            'textarea:visible').evaluate_all('fields => fields.map(f => f.value)'))
+    reasons = dialog.locator('textarea:visible').evaluate_all(
+        'fields => fields.map(f => f.value)')
+    assert any('No patient of this clinic' in v for v in reasons), reasons
     patient = dialog.locator('.form-many2one input:visible').first
     patient.fill('Bernard')
     patient.press('Tab')
