@@ -29,10 +29,17 @@ from . import cda_reader, mail_transport, mhd, secure_mail, smime, xdm
 from .alert import as_server
 from .common import REASON_LIMIT, TITLE_LIMIT
 from .exceptions import MessagingError
+from .guard import actor
 from .messaging import (
     DISPOSITIONS, PROGRESS, READER, SUBJECT_LIMIT, XML_TYPES, refusal)
 
 logger = logging.getLogger(__name__)
+
+
+def handler():
+    "The professional who files or rejects by hand, None for the server"
+    professional = actor().professional
+    return professional if professional and professional > 0 else None
 
 
 def folded(name):
@@ -324,6 +331,7 @@ class Message(metaclass=PoolMeta):
         cls.check_sender(messages)
         Patient = Pool().get('gnuhealth.patient')
         Patient.check_shared_record_actor([patient])
+        who = handler()
         with as_server():
             for message in cls.browse([m.id for m in messages]):
                 if message.state != 'inbox' or message.direction != 'in':
@@ -334,6 +342,7 @@ class Message(metaclass=PoolMeta):
                         cda_reader.ContentError, mhd.ContentError,
                         smime.SmimeError) as error:
                     raise MessagingError(refusal(error))
+                cls.write([message], {'handled_by': who})
 
     @classmethod
     def reject(cls, messages, reason):
@@ -343,12 +352,14 @@ class Message(metaclass=PoolMeta):
             raise MessagingError(gettext(
                     'health_shared_record.msg_messaging_reason_required'))
         cls.check_sender(messages)
+        who = handler()
         with as_server():
             waiting = [m for m in cls.browse([m.id for m in messages])
                 if m.state == 'inbox']
             cls.write(waiting, {
                     'state': 'rejected',
                     'reason': reason[:REASON_LIMIT],
+                    'handled_by': who,
                     })
 
     @classmethod

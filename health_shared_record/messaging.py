@@ -191,6 +191,12 @@ class Message(Guarded, ModelSQL, ModelView):
         "Reason", readonly=True,
         states={'invisible': ~Eval('reason')},
         help="Why the message failed, waits, or was rejected.")
+    handled_by = fields.Many2One(
+        'gnuhealth.healthprofessional', "Filed or Rejected By",
+        readonly=True, ondelete='RESTRICT',
+        states={'invisible': ~Eval('handled_by')},
+        help="Who filed the message into the record, or rejected it, by "
+        "hand.")
     attempts = fields.Integer("Attempts", readonly=True)
     next_attempt = fields.DateTime("Next Attempt", readonly=True)
     sent_date = fields.DateTime("Sent On", readonly=True)
