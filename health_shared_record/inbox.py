@@ -34,6 +34,10 @@ from .messaging import (
     DISPOSITIONS, PROGRESS, READER, SUBJECT_LIMIT, XML_TYPES, refusal)
 
 logger = logging.getLogger(__name__)
+# What a received message can be refused for, each with its message
+REFUSED = (
+    secure_mail.MailError, xdm.PackageError, cda_reader.ContentError,
+    mhd.ContentError, MessagingError, smime.SmimeError)
 
 
 def handler():
@@ -140,9 +144,7 @@ class Message(metaclass=PoolMeta):
                     continue
                 try:
                     message.open(configuration)
-                except (secure_mail.MailError, xdm.PackageError,
-                        cda_reader.ContentError, mhd.ContentError,
-                        MessagingError, smime.SmimeError) as error:
+                except REFUSED as error:
                     cls.write([message], {
                             'state': 'inbox',
                             'reason': refusal(error)[:REASON_LIMIT],
@@ -338,9 +340,7 @@ class Message(metaclass=PoolMeta):
                     continue
                 try:
                     message.file_into(patient)
-                except (secure_mail.MailError, xdm.PackageError,
-                        cda_reader.ContentError, mhd.ContentError,
-                        smime.SmimeError) as error:
+                except REFUSED as error:
                     raise MessagingError(refusal(error))
                 cls.write([message], {'handled_by': who})
 
@@ -449,17 +449,13 @@ class Message(metaclass=PoolMeta):
         pool = Pool()
         relation = pool.get(
             'gnuhealth.shared_record.message-document').__table__()
-        Professional = pool.get('gnuhealth.healthprofessional')
         table = cls.__table__()
-        user = Transaction().user
-        if not user:
+        if not Transaction().user:
             return
-        mine = [p.id for p in Professional.search([
-                    ('party.internal_user', '=', user),
-                    ], limit=1)]
+        me = actor().professional
         reader = (table.recipient == Null)
-        if mine:
-            reader |= (table.recipient == mine[0])
+        if me > 0:
+            reader |= (table.recipient == me)
         cursor = Transaction().connection.cursor()
         ids = []
         for sub_ids in grouped_slice(list(document_ids)):
