@@ -6,9 +6,10 @@ from trytond.report import Report
 from . import (
     alert, alert_wizard, condition, configuration, document, emergency,
     entry, evaluation, exchange, guard, inbox, lab, mailbox, medicament,
-    medication, messaging, messaging_wizard,
-    offered, patient, prescription, prevention, prevention_recall,
-    printing, privacy, professional, selection, trail, vaccination)
+    medication, messaging, messaging_wizard, news,
+    offered, overview, patient, prescription, prevention, prevention_recall,
+    printing, privacy, professional, reconciliation, reconciliation_wizard,
+    selection, summary, trail, vaccination)
 
 __all__ = ['register']
 
@@ -99,6 +100,27 @@ def register():
         messaging_wizard.SendStart,
         messaging_wizard.FileStart,
         messaging_wizard.RejectStart,
+        news.Seen,
+        news.Document,
+        news.Patient,
+        overview.OverviewLine,
+        overview.OverviewStart,
+        overview.Patient,
+        reconciliation.Reconciliation,
+        reconciliation.ReconciliationEntry,
+        reconciliation.Decision,
+        reconciliation.PatientDisease,
+        reconciliation.PatientMedication,
+        reconciliation.Vaccination,
+        reconciliation.Patient,
+        reconciliation.Document,
+        reconciliation_wizard.AcceptStart,
+        reconciliation_wizard.RejectStart,
+        summary.PrepareLine,
+        summary.PrepareChange,
+        summary.PrepareStart,
+        summary.PrepareReview,
+        summary.Patient,
         module='health_shared_record', type_='model')
     Pool.register(
         document.AddFile,
@@ -113,6 +135,10 @@ def register():
         messaging_wizard.Send,
         messaging_wizard.File,
         messaging_wizard.Reject,
+        overview.Overview,
+        reconciliation_wizard.Accept,
+        reconciliation_wizard.Reject,
+        summary.Prepare,
         module='health_shared_record', type_='wizard')
     Pool.register(
         document.DocumentReport,

@@ -3,6 +3,7 @@
 import datetime as dt
 import re
 import time
+import unicodedata
 from zoneinfo import ZoneInfo
 
 from trytond.i18n import gettext
@@ -273,3 +274,11 @@ def send_email(to, subject, body):
     message['Subject'] = subject
     message.set_content(body)
     sendmail_transactional(sender, [to], message)
+
+
+def folded(text):
+    "Text as compared: its words in lower case, without accents"
+    decomposed = unicodedata.normalize('NFKD', text or '')
+    return ' '.join(''.join(
+            c for c in decomposed if not unicodedata.combining(c)
+            ).casefold().split())

@@ -74,3 +74,7 @@ class AlertError(UserError):
 
 class MessagingError(UserError):
     pass
+
+
+class ReconciliationError(UserError):
+    pass

@@ -10,7 +10,6 @@ import email
 import email.utils
 import hashlib
 import logging
-import unicodedata
 import uuid
 
 from sql import Literal, Null
@@ -27,7 +26,7 @@ from trytond.transaction import Transaction
 
 from . import cda_reader, mail_transport, mhd, secure_mail, smime, xdm
 from .alert import as_server
-from .common import REASON_LIMIT, TITLE_LIMIT
+from .common import REASON_LIMIT, TITLE_LIMIT, folded
 from .exceptions import MessagingError
 from .guard import actor
 from .messaging import (
@@ -44,14 +43,6 @@ def handler():
     "The professional who files or rejects by hand, None for the server"
     professional = actor().professional
     return professional if professional and professional > 0 else None
-
-
-def folded(name):
-    "A name as compared: its words in lower case, without accents"
-    decomposed = unicodedata.normalize('NFKD', name or '')
-    return ' '.join(''.join(
-            c for c in decomposed if not unicodedata.combining(c)
-            ).casefold().split())
 
 
 class Message(metaclass=PoolMeta):

@@ -6,12 +6,21 @@ from trytond.i18n import gettext
 from trytond.model import ModelView, fields
 from trytond.pool import Pool, PoolMeta
 from trytond.tools import grouped_slice
+from trytond.transaction import Transaction
 
 from . import cda, relation
 from .common import SharedRecordOrigin, label
 from .exceptions import PublishError
 
 SUMMARY_TYPE_CODE = '60591-5'
+# The records of GNU Health that the summary being prepared leaves out
+EXCLUDE = 'shared_record_summary_exclude'
+
+
+def excluded(records):
+    "The records, but those the summary being prepared leaves out"
+    left_out = set(Transaction().context.get(EXCLUDE) or ())
+    return [r for r in records if str(r) not in left_out]
 
 
 class Patient(SharedRecordOrigin, metaclass=PoolMeta):
@@ -124,14 +133,16 @@ class Patient(SharedRecordOrigin, metaclass=PoolMeta):
         Medication = pool.get('gnuhealth.patient.medication')
         Vaccination = pool.get('gnuhealth.vaccination')
         Evaluation = pool.get('gnuhealth.patient.evaluation')
-        problems = [
-            d for d in self.diseases if d.is_active and not d.is_allergy]
-        found = Evaluation.shared_record_summary_problems(
-            self, {d.pathology.id for d in self.diseases})
-        allergies = [d for d in self.diseases if d.is_allergy and d.is_active]
-        medications = [m for m in self.medications if m.is_active]
-        vaccinations = sorted(
-            (v for v in self.vaccinations if v.is_done_for_shared_record()),
+        problems = excluded([
+                d for d in self.diseases if d.is_active and not d.is_allergy])
+        found = excluded(Evaluation.shared_record_summary_problems(
+                self, {d.pathology.id for d in self.diseases}))
+        allergies = excluded([
+                d for d in self.diseases if d.is_allergy and d.is_active])
+        medications = excluded([m for m in self.medications if m.is_active])
+        vaccinations = sorted(excluded(
+                [v for v in self.vaccinations
+                    if v.is_done_for_shared_record()]),
             key=lambda v: v.date or dt.datetime.min)
 
         def table(Model, records, more_rows=()):
