@@ -5,7 +5,7 @@ from trytond.report import Report
 
 from . import (
     alert, alert_wizard, condition, configuration, document, emergency,
-    entry, evaluation, exchange, guard, inbox, lab, mailbox, medicament,
+    entry, evaluation, exchange, fetch_plan, guard, inbox, lab, mailbox, medicament,
     medication, messaging, messaging_wizard,
     offered, patient, prescription, prevention, prevention_recall,
     printing, privacy, professional, selection, trail, vaccination)
@@ -69,6 +69,10 @@ def register():
         exchange.Patient,
         exchange.Fetch,
         exchange.Cron,
+        fetch_plan.Configuration,
+        fetch_plan.Patient,
+        fetch_plan.Fetch,
+        fetch_plan.Cron,
         entry.Entry,
         entry.Patient,
         offered.Patient,
