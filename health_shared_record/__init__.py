@@ -5,8 +5,8 @@ from trytond.report import Report
 
 from . import (
     alert, alert_wizard, condition, configuration, document, emergency,
-    entry, evaluation, exchange, fetch_plan, guard, inbox, lab, mailbox, medicament,
-    medication, messaging, messaging_wizard,
+    entry, evaluation, exchange, fetch_plan, guard, inbox, lab, mailbox,
+    medicament, medication, messaging, messaging_wizard,
     offered, patient, prescription, prevention, prevention_recall,
     printing, privacy, professional, selection, trail, vaccination)
 

@@ -205,8 +205,10 @@ class Fetch(metaclass=PoolMeta):
             fetches = cls.create([
                     {'patient': p.id}
                     for p in sorted(patients, key=lambda p: p.id)])
-        for fetch in fetches:
-            cls.__queue__.run([fetch])
+            # As root: the task finds its fetch as the user who queued it,
+            # and an administrator who runs the cron by hand sees none
+            for fetch in fetches:
+                cls.__queue__.run([fetch])
         return fetches
 
 

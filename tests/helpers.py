@@ -552,10 +552,12 @@ def publish_cda_on_peer(
 class StubRepository:
     """A repository that misbehaves on purpose, for the faults the real
     peer cannot produce: each request gets the next of the planned
-    answers, a function (handler, body) that writes the response"""
+    answers, a function (handler, body) that writes the response, and
+    default answers when none is planned"""
 
     def __init__(self):
         self.answers = []
+        self.default = None
         self.requests = []
         self._server = None
 
@@ -572,7 +574,7 @@ class StubRepository:
                 body = self.rfile.read(length) if length else b''
                 stub.requests.append((self.command, self.path, body))
                 answer = stub.answers.pop(0) if stub.answers else (
-                    stub.status(404, b'{}'))
+                    stub.default or stub.status(404, b'{}'))
                 try:
                     answer(self, body)
                 except (BrokenPipeError, ConnectionResetError):
@@ -638,6 +640,24 @@ class StubRepository:
                 headers={'Content-Type': 'application/fhir+json'},
                 timeout=30)
             then(handler, body)
+        return answer
+
+    @staticmethod
+    def relay(peer):
+        "Pass the request on to the real peer and its answer back"
+        def answer(handler, body):
+            import requests
+            response = requests.request(
+                handler.command, peer + handler.path, data=body or None,
+                headers={'Content-Type': 'application/fhir+json'},
+                timeout=30)
+            # send_response adds the stub's own Date, from the same clock
+            handler.send_response(response.status_code)
+            handler.send_header(
+                'Content-Type', response.headers.get('Content-Type', ''))
+            handler.send_header('Content-Length', str(len(response.content)))
+            handler.end_headers()
+            handler.wfile.write(response.content)
         return answer
 
     @staticmethod
