@@ -5,8 +5,8 @@ from trytond.report import Report
 
 from . import (
     alert, alert_wizard, condition, configuration, document, emergency,
-    entry, evaluation, exchange, guard, inbox, lab, mailbox, medicament,
-    medication, messaging, messaging_wizard, news,
+    entry, evaluation, exchange, fetch_plan, guard, inbox, lab, mailbox,
+    medicament, medication, messaging, messaging_wizard, news,
     offered, overview, patient, prescription, prevention, prevention_recall,
     printing, privacy, professional, reconciliation, reconciliation_wizard,
     selection, summary, trail, vaccination)
@@ -70,6 +70,10 @@ def register():
         exchange.Patient,
         exchange.Fetch,
         exchange.Cron,
+        fetch_plan.Configuration,
+        fetch_plan.Patient,
+        fetch_plan.Fetch,
+        fetch_plan.Cron,
         entry.Entry,
         entry.Patient,
         offered.Patient,

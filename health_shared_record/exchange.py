@@ -16,8 +16,8 @@ from trytond.pyson import Eval
 from trytond.tools import grouped_slice
 from trytond.transaction import Transaction, without_check_access
 
-from . import cda_reader, mhd
-from .common import TITLE_LIMIT
+from . import cda_reader, fetch_plan, mhd
+from .common import TITLE_LIMIT, clinic_today
 from .guard import Guarded
 from .exceptions import (
     ConfigurationError, DocumentTypeError, ExchangeError, PublishError,
@@ -590,7 +590,12 @@ class Patient(metaclass=PoolMeta):
     @ModelView.button
     def fetch_shared_record(cls, patients):
         """Fetch the documents that other clinics published for the
-        patients: queued, as it calls the repository"""
+        patients (what changed since the last fetch)"""
+        cls.queue_shared_record_fetch(patients)
+
+    @classmethod
+    def queue_shared_record_fetch(cls, patients, full=False):
+        "Queue a fetch for each patient, as it calls the repository"
         pool = Pool()
         Configuration = pool.get('gnuhealth.shared_record.configuration')
         Fetch = pool.get('gnuhealth.shared_record.fetch')
@@ -604,7 +609,8 @@ class Patient(metaclass=PoolMeta):
                         'health_shared_record.msg_fetch_opposition',
                         patient=patient.rec_name))
         with without_check_access():
-            fetches = Fetch.create([{'patient': p.id} for p in patients])
+            fetches = Fetch.create([
+                    {'patient': p.id, 'full': full} for p in patients])
         Fetch.__queue__.run(fetches)
 
 
@@ -619,7 +625,8 @@ class Fetch(Guarded, ModelSQL, ModelView):
         FETCH_STATES, "State", required=True, readonly=True)
     found = fields.Integer(
         "Found", readonly=True,
-        help="The current documents the repository holds for the patient "
+        help="The current documents the repository gave for the patient: "
+        "those changed since the last fetch, or all in the period fetched "
         "(older versions and withdrawn documents aside).")
     imported = fields.Integer(
         "Imported", readonly=True,
@@ -667,6 +674,7 @@ class Fetch(Guarded, ModelSQL, ModelView):
         for fetch in cls.browse(fetches):
             if fetch.state != 'pending':
                 continue
+            fetch.repository_url = configuration.repository_url
             if connection is None:
                 fetch.state = 'failed'
                 fetch.message = gettext(
@@ -680,7 +688,8 @@ class Fetch(Guarded, ModelSQL, ModelView):
             fetch.save()
 
     def fetch(self, connection, configuration):
-        "ITI-67 then ITI-68: find the patient's documents, import the new"
+        """ITI-67 then ITI-68: find the patient's documents (fetch_plan says
+        which), import the new, follow those held here"""
         pool = Pool()
         Document = pool.get('gnuhealth.shared_record.document')
         Patient = pool.get('gnuhealth.patient')
@@ -688,8 +697,8 @@ class Fetch(Guarded, ModelSQL, ModelView):
         # finds what the first imported
         Patient.lock([self.patient])
         patient = self.patient.mhd_patient(configuration)
-        resources = connection.find_references(
-            mhd.system_uri(patient.system), patient.value)
+        window = None if self.full else fetch_plan.look_back(clinic_today())
+        resources, mark = self.find(connection, patient, window)
         references, messages = [], []
         for resource in resources:
             try:
@@ -697,11 +706,19 @@ class Fetch(Guarded, ModelSQL, ModelView):
             except mhd.ContentError as error:
                 messages.append(self.refusal(error, configuration))
         held = {}
-        for sub_ids in grouped_slice([r.unique_id for r in references]):
+        # With the versions they replace: a repository need not show, among
+        # what changed, the older version it superseded
+        unique_ids = {r.unique_id for r in references}.union(
+            *(r.replaces for r in references))
+        for sub_ids in grouped_slice(sorted(unique_ids)):
             for document in Document.search([
                         ('unique_id', 'in', list(sub_ids)),
                         ], order=[]):
                 held[document.unique_id] = document
+        unreadable = len(resources) - len(references)
+        references = [
+            r for r in references
+            if r.unique_id in held or fetch_plan.wanted(r, window)]
         new, followed = [], []
         for reference in references:
             document = held.get(reference.unique_id)
@@ -710,7 +727,7 @@ class Fetch(Guarded, ModelSQL, ModelView):
                     followed.append((document, reference))
             elif reference.state == 'published':
                 new.append(reference)
-        imported = []
+        imported, unreached = [], False
         # Older first, so that a new version finds the one it replaces
         for reference in sorted(
                 new, key=lambda r: (r.date or dt.datetime.min, r.unique_id)):
@@ -723,6 +740,7 @@ class Fetch(Guarded, ModelSQL, ModelView):
                 messages.append(self.refusal(
                         error, configuration, reference.unique_id))
             except mhd.RepositoryError as error:
+                unreached = True
                 messages.append(gettext(
                         'health_shared_record.msg_fetch_document',
                         document=reference.unique_id,
@@ -735,9 +753,15 @@ class Fetch(Guarded, ModelSQL, ModelView):
             Document.follow_source(document, reference)
         Document.recompute_prevention(
             imported + [document for document, _ in followed])
-        unreadable = len(resources) - len(references)
         current = [r for r in references if r.state == 'published']
         self.state = 'done'
+        if unreached:
+            # Asked for again by the next fetch, which asks from the mark;
+            # a refused document is not: its content will not change
+            messages.append(gettext(
+                    'health_shared_record.msg_fetch_mark_kept'))
+        else:
+            self.mark = mark
         self.found = unreadable + len(current)
         self.imported = len(imported)
         self.present = len(current) - len(new)

@@ -28,6 +28,7 @@ DocumentReference.
 import base64
 import binascii
 import datetime as dt
+import email.utils
 import hashlib
 import json
 import re
@@ -90,6 +91,23 @@ class ContentError(Exception):
         super().__init__(reason, params)
         self.reason = reason
         self.params = params
+
+
+class Found(list):
+    """The resources a search found; server_time is the repository's clock
+    (naive UTC) when it answered, None when it did not tell"""
+    server_time = None
+
+
+def http_date(value):
+    "An HTTP Date header as a naive UTC datetime, None when it is not one"
+    try:
+        instant = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if instant.tzinfo:
+        instant = instant.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return instant
 
 
 @dataclass
@@ -160,16 +178,20 @@ class Connection:
     def search(self, resource_type, params):
         return self._call('GET', resource_type, params=params)
 
-    def find_references(self, system, value, count=100):
+    def find_references(self, system, value, count=100, criteria=None):
         """ITI-67: the DocumentReferences of the patient with that
-        identifier, every status, page after page"""
+        identifier, every status, that meet criteria (more search
+        parameters), page after page; with the repository's clock"""
         params = {
             'patient.identifier': f'{system}|{value}',
             'status': FIND_STATUSES,
             '_count': str(count),
+            **(criteria or {}),
             }
-        bundle = self.search('DocumentReference', params)
-        resources, seen, offset = [], set(), 0
+        response = self._request('GET', 'DocumentReference', params=params)
+        bundle = self._answer(response)
+        resources, seen, offset = Found(), set(), 0
+        resources.server_time = http_date(response.headers.get('Date'))
         for page in range(MAX_PAGES):
             if not isinstance(bundle, dict) or bundle.get(
                     'resourceType') != 'Bundle':
@@ -282,7 +304,9 @@ class Connection:
                 retryable=False)
 
     def _call(self, method, path, **kwargs):
-        response = self._request(method, path, **kwargs)
+        return self._answer(self._request(method, path, **kwargs))
+
+    def _answer(self, response):
         self._check_status(response)
         try:
             return response.json()

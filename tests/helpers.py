@@ -505,13 +505,59 @@ def publish_on_peer(
     response.raise_for_status()
 
 
+def publish_cda_on_peer(
+        url, national_id, unique_id, date, type_code='11488-4',
+        type_name='Discharge letter', replaces=None, clinic='1.2.250.1.777',
+        custodian='Clinique du Parc'):
+    """Publish, as another clinic (clinic: its OID), a CDA document of the
+    patient dated date, that replaces the document replaces (its unique id,
+    superseded at the source)"""
+    import requests
+    from health_shared_record import cda, mhd
+    header = cda.Header(
+        unique_id=unique_id, set_id=replaces or unique_id,
+        version=2 if replaces else 1,
+        type_code=cda.Code(type_code, cda.LOINC, type_name),
+        title=f'{type_name} {unique_id}', effective_time=date,
+        confidentiality='N', language='fr-FR', realm='FR',
+        patient=cda.Person(
+            [cda.Identifier(INS_SYSTEM, national_id)],
+            given='Lucie', family='Bernard', sex='f',
+            birth_date=dt.date(1970, 5, 17)),
+        author=cda.Person(
+            [cda.Identifier('1.2.250.1.71.4.2.1', '20202020202')],
+            given='Marc', family='Durand'),
+        author_time=date,
+        custodian=cda.Organization(
+            cda.Identifier(clinic, 'CLINIC'), custodian),
+        replaces=replaces)
+    content = cda.build(header, [cda.Section(
+                cda.section_code('29299-5'), 'Note',
+                [cda.Paragraph(f'Note {unique_id}')])])
+    document = mhd.Document(
+        unique_id=unique_id, state='published', type_code=type_code,
+        type_name=type_name, title=header.title, date=date,
+        author_name='Durand, Marc', custodian_name=custodian,
+        patient=mhd.Patient([(INS_SYSTEM, national_id)]), content=content,
+        replaces=[replaces] if replaces else [])
+    bundle = mhd.provide_bundle(
+        [document], mhd.Metadata(clinic),
+        superseded=[replaces] if replaces else [])
+    response = requests.post(
+        url + '/', json=bundle, timeout=30,
+        headers={'Content-Type': mhd.FHIR_JSON})
+    response.raise_for_status()
+
+
 class StubRepository:
     """A repository that misbehaves on purpose, for the faults the real
     peer cannot produce: each request gets the next of the planned
-    answers, a function (handler, body) that writes the response"""
+    answers, a function (handler, body) that writes the response, and
+    default answers when none is planned"""
 
     def __init__(self):
         self.answers = []
+        self.default = None
         self.requests = []
         self._server = None
 
@@ -528,7 +574,7 @@ class StubRepository:
                 body = self.rfile.read(length) if length else b''
                 stub.requests.append((self.command, self.path, body))
                 answer = stub.answers.pop(0) if stub.answers else (
-                    stub.status(404, b'{}'))
+                    stub.default or stub.status(404, b'{}'))
                 try:
                     answer(self, body)
                 except (BrokenPipeError, ConnectionResetError):
@@ -594,6 +640,24 @@ class StubRepository:
                 headers={'Content-Type': 'application/fhir+json'},
                 timeout=30)
             then(handler, body)
+        return answer
+
+    @staticmethod
+    def relay(peer):
+        "Pass the request on to the real peer and its answer back"
+        def answer(handler, body):
+            import requests
+            response = requests.request(
+                handler.command, peer + handler.path, data=body or None,
+                headers={'Content-Type': 'application/fhir+json'},
+                timeout=30)
+            # send_response adds the stub's own Date, from the same clock
+            handler.send_response(response.status_code)
+            handler.send_header(
+                'Content-Type', response.headers.get('Content-Type', ''))
+            handler.send_header('Content-Length', str(len(response.content)))
+            handler.end_headers()
+            handler.wfile.write(response.content)
         return answer
 
     @staticmethod
