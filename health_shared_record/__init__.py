@@ -118,6 +118,7 @@ def register():
         reconciliation.Vaccination,
         reconciliation.Patient,
         reconciliation.Document,
+        reconciliation.Fetch,
         reconciliation_wizard.AcceptStart,
         reconciliation_wizard.RejectStart,
         summary.PrepareLine,

@@ -491,6 +491,10 @@ class Patient(metaclass=PoolMeta):
         Pool().get('gnuhealth.shared_record.reconciliation').refresh(patients)
 
 
+# A fetch brings many documents: it refreshes its patient's items once
+LATER = '_shared_record_reconcile_later'
+
+
 class Document(metaclass=PoolMeta):
     __name__ = 'gnuhealth.shared_record.document'
 
@@ -499,6 +503,19 @@ class Document(metaclass=PoolMeta):
         "What a document from another clinic states is to reconcile at once"
         document = super().store_external(
             reference, content, read, patient, held)
-        Pool().get('gnuhealth.shared_record.reconciliation').refresh(
-            [patient])
+        if not Transaction().context.get(LATER):
+            Pool().get('gnuhealth.shared_record.reconciliation').refresh(
+                [patient])
         return document
+
+
+class Fetch(metaclass=PoolMeta):
+    __name__ = 'gnuhealth.shared_record.fetch'
+
+    def fetch(self, connection, configuration):
+        "The items of the patient, once what the fetch brought is stored"
+        with Transaction().set_context({LATER: True}):
+            result = super().fetch(connection, configuration)
+        Pool().get('gnuhealth.shared_record.reconciliation').refresh(
+            [self.patient])
+        return result

@@ -413,8 +413,46 @@ class Oracle:
             return set()
         return self.ids('SELECT id FROM gnuhealth_shared_record_mailbox')
 
+    def reconciliations(self, roles):
+        """What other clinics state to reconcile: doctors and nurses, for
+        the statements of documents they see (doc/record.md)"""
+        if not roles['clinician']:
+            return set()
+        entries = sorted(self.entries(roles))
+        return self.ids(
+            'SELECT DISTINCT reconciliation FROM '
+            '"gnuhealth_shared_record_reconciliation-entry" '
+            f'WHERE entry IN ({marks(entries)})', tuple(entries))
+
+    def reconciliation_entries(self, roles):
+        if not roles['clinician']:
+            return set()
+        entries = sorted(self.entries(roles))
+        return self.ids(
+            'SELECT id FROM "gnuhealth_shared_record_reconciliation-entry" '
+            f'WHERE entry IN ({marks(entries)})', tuple(entries))
+
+    def reconciliation_decisions(self, roles):
+        "Who sees an item sees its decisions"
+        items = sorted(self.reconciliations(roles))
+        return self.ids(
+            'SELECT id FROM gnuhealth_shared_record_reconciliation_decision '
+            f'WHERE reconciliation IN ({marks(items)})', tuple(items))
+
+    def seen_marks(self, roles):
+        "Each user's own marks of what they have seen"
+        return self.ids(
+            'SELECT id FROM gnuhealth_shared_record_seen WHERE "user" = %s',
+            (roles['user'],))
+
     MODELS = {
         DOCUMENT: documents,
+        'gnuhealth.shared_record.reconciliation': reconciliations,
+        'gnuhealth.shared_record.reconciliation-entry':
+        reconciliation_entries,
+        'gnuhealth.shared_record.reconciliation.decision':
+        reconciliation_decisions,
+        'gnuhealth.shared_record.seen': seen_marks,
         'gnuhealth.shared_record.message': messages,
         'gnuhealth.shared_record.message-document': message_documents,
         'gnuhealth.shared_record.mailbox': mailboxes,
