@@ -176,48 +176,70 @@ class Reconciliation(Guarded, ModelSQL, ModelView):
         existing = {
             (i.kind, i.key): i for i in cls.search([
                     ('patient', '=', patient.id)])}
-        to_save, to_delete, again = [], [], []
+        to_create, to_write, to_delete, again = [], [], [], []
+        pending = 0
         for key, line in wanted.items():
+            values = cls.line_values(line)
             item = existing.pop(key, None)
             if item is None:
-                item = cls(patient=patient, kind=line.kind, key=line.key)
-            elif (item.state == 'rejected' and line.last_stated
+                to_create.append(dict(
+                        values, patient=patient.id, kind=line.kind,
+                        key=line.key, state='pending'))
+                pending += 1
+                continue
+            if (item.state == 'rejected' and line.last_stated
                     and (item.decided_stated is None
                         or line.last_stated > item.decided_stated)):
-                item.state = 'pending'
+                values['state'] = 'pending'
                 again.append(item)
-            item.set_line(line)
-            to_save.append(item)
+            changed = {
+                name: value for name, value in values.items()
+                if name != 'entries' and getattr(item, name) != value}
+            old, new = {e.id for e in item.entries}, set(values['entries'])
+            if old != new:
+                changed['entries'] = [
+                    ('remove', sorted(old - new)), ('add', sorted(new - old))]
+            if changed:
+                to_write.extend(([item], changed))
+            pending += values.get('state', item.state) == 'pending'
         for item in existing.values():
             if item.state == 'pending':
                 to_delete.append(item)
-        cls.save(to_save)
+        if to_create:
+            for values in to_create:
+                values['entries'] = [('add', values['entries'])]
+            cls.create(to_create)
+        if to_write:
+            cls.write(*to_write)
         cls.delete(to_delete)
         if again:
             Decision = Pool().get(
                 'gnuhealth.shared_record.reconciliation.decision')
             Decision.log(again, 'stated_again')
-        return sum(i.state == 'pending' for i in to_save)
+        return pending
 
-    def set_line(self, line):
-        external = line.external
-        latest = max(external, key=lambda s: (
-                s.source.date or dt.date.min, s.source.entry or 0))
-        self.name = latest.name[:512]
-        self.code = latest.code
-        self.code_system = latest.system
-        self.atc = latest.atc or (
-            latest.code if latest.system == 'ATC' else None)
-        self.start_date = latest.start
-        self.end_date = latest.end
-        self.status = latest.status
-        self.dose_number = latest.dose
-        self.in_record = bool(line.own)
-        self.conflict = conflict_text(line)[:512] or None
-        self.sources = sources_text(line)[:1024]
-        self.source_institution = (latest.source.institution or '')[:256]
-        self.last_stated = line.last_stated
-        self.entries = [s.source.entry for s in external]
+    @staticmethod
+    def line_values(line):
+        "The values of the item of line: what its newest document says"
+        latest = max(line.external, key=lambda s: (
+                s.source.time or dt.datetime.min, s.source.entry or 0))
+        return {
+            'name': latest.name[:512],
+            'code': latest.code,
+            'code_system': latest.system,
+            'atc': latest.atc or (
+                latest.code if latest.system == 'ATC' else None),
+            'start_date': latest.start,
+            'end_date': latest.end,
+            'status': latest.status,
+            'dose_number': latest.dose,
+            'in_record': bool(line.own),
+            'conflict': conflict_text(line)[:512] or None,
+            'sources': sources_text(line)[:1024],
+            'source_institution': (latest.source.institution or '')[:256],
+            'last_stated': line.last_stated,
+            'entries': [s.source.entry for s in line.external],
+            }
 
     # The decisions, which clinicians take
 

@@ -508,10 +508,11 @@ def publish_on_peer(
 def publish_cda_on_peer(
         url, national_id, unique_id, date, type_code='11488-4',
         type_name='Discharge letter', replaces=None, clinic='1.2.250.1.777',
-        custodian='Clinique du Parc'):
+        custodian='Clinique du Parc', sections=None):
     """Publish, as another clinic (clinic: its OID), a CDA document of the
     patient dated date, that replaces the document replaces (its unique id,
-    superseded at the source)"""
+    superseded at the source); sections: what it says (cda.Section), a
+    note by default"""
     import requests
     from health_shared_record import cda, mhd
     header = cda.Header(
@@ -531,7 +532,7 @@ def publish_cda_on_peer(
         custodian=cda.Organization(
             cda.Identifier(clinic, 'CLINIC'), custodian),
         replaces=replaces)
-    content = cda.build(header, [cda.Section(
+    content = cda.build(header, sections or [cda.Section(
                 cda.section_code('29299-5'), 'Note',
                 [cda.Paragraph(f'Note {unique_id}')])])
     document = mhd.Document(

@@ -29,7 +29,7 @@ import pytest
 import requests
 
 from cluster import RPCError, Site
-from helpers import PASSWORD, ROOT, SMTP, FHIRServer
+from helpers import PASSWORD, ROOT, SMTP, FHIRServer, publish_cda_on_peer
 
 pytestmark = pytest.mark.skipif(
     not os.environ.get('TRYTOND_DATABASE_URI', '').startswith('postgresql'),
@@ -38,6 +38,7 @@ pytestmark = pytest.mark.skipif(
 
 DOCUMENT = 'gnuhealth.shared_record.document'
 EVALUATION = 'gnuhealth.patient.evaluation'
+RECONCILIATION = 'gnuhealth.shared_record.reconciliation'
 # How long the clients work at once, and how many patients log in
 DURATION = 30
 PATIENT_LOGINS = ['lucie', 'hugod', 'ines', 'jules', 'karim', 'lea']
@@ -529,6 +530,85 @@ def test_two_clinicians_replace_one_version_at_once(network):
     assert len(replaced) == len(set(replaced)) == len(versions) - 1
     claire.close()
     hugo.close()
+
+
+def test_two_clinicians_decide_one_item_at_once(network):
+    """What another clinic states, decided by two doctors at the same
+    moment on two servers: one decision is taken, the other doctor is told
+    it was decided already; one decision in the log, one record made"""
+    from health_shared_record import cda
+    claire, hugo = network.client('claire', 0), network.client('hugo', 1)
+    (patient, national_id), = network.query(
+        'SELECT pa.id, a.code FROM gnuhealth_patient pa '
+        'JOIN party_party p ON p.id = pa.party '
+        'JOIN gnuhealth_person_alternative_identification a '
+        "ON a.party = p.id WHERE p.name = 'Lucie'")
+    problem = cda.Code('55607006', cda.SNOMED, 'Problem')
+    publish_cda_on_peer(
+        network.repository.url, national_id, '1.2.250.1.777.19.1',
+        dt.datetime(2026, 11, 20, 9), sections=[cda.Section(
+                cda.section_code('11450-4'), 'Problems',
+                [cda.Paragraph('Gout, active.')],
+                [cda.Observation(problem, cda.Code('M10', cda.ICD10, 'Gout'),
+                        dt.date(2026, 11, 2), 'active')]),
+            cda.Section(
+                cda.section_code('48765-2'), 'Allergies',
+                [cda.Paragraph('Latex.')],
+                [cda.Observation(
+                        cda.Code('420134006', cda.SNOMED, 'Propensity'),
+                        cda.Code('Z91.040', cda.ICD10, 'Latex allergy'),
+                        dt.date(2026, 10, 1), 'active')])])
+    claire.model('gnuhealth.patient', 'fetch_shared_record', [patient])
+    network.queue_drained()
+    items = dict(network.query(
+            'SELECT code, id FROM gnuhealth_shared_record_reconciliation '
+            "WHERE patient = %s AND state = 'pending'", patient))
+    assert {'M10', 'Z91.040'} <= set(items), items
+    item = items['M10']
+    results = at_once(*(
+            lambda c=c: c.model(RECONCILIATION, 'mark_present', [item])
+            for c in [claire, hugo]))
+    errors = [r for r in results if isinstance(r, RPCError)]
+    assert len(errors) == 1, results
+    assert 'was decided already' in errors[0].message
+    assert network.query(
+        'SELECT decision FROM '
+        'gnuhealth_shared_record_reconciliation_decision '
+        'WHERE reconciliation = %s', item) == [('present',)]
+    # Accepted by both at once (the wizard's transition): one condition
+    item = items['Z91.040']
+    pathology = network.query(
+        "SELECT id FROM gnuhealth_pathology ORDER BY id LIMIT 1")[0][0]
+    results = at_once(*(
+            lambda c=c: accept(c, item, pathology) for c in [claire, hugo]))
+    errors = [r for r in results if isinstance(r, RPCError)]
+    assert len(errors) == 1, results
+    assert network.query(
+        'SELECT state, record FROM gnuhealth_shared_record_reconciliation '
+        'WHERE id = %s', item)[0][0] == 'accepted'
+    assert network.query(
+        'SELECT COUNT(*) FROM gnuhealth_patient_disease '
+        'WHERE patient = %s AND pathology = %s AND is_allergy',
+        patient, pathology) == [(1,)]
+    claire.close()
+    hugo.close()
+
+
+def accept(client, item, pathology):
+    "Accept item into GNU Health's record with the wizard, as sao does"
+    wizard = 'wizard.gnuhealth.shared_record.reconciliation.accept'
+    context = {
+        'active_model': RECONCILIATION, 'active_id': item,
+        'active_ids': [item]}
+    session, _, _ = client.call(f'{wizard}.create', context=context)
+    try:
+        view = client.call(
+            f'{wizard}.execute', session, {}, 'start', context=context)
+        values = dict(view['view']['defaults'], pathology=pathology)
+        client.call(f'{wizard}.execute', session, {'start': values},
+            'accept', context=context)
+    finally:
+        client.call(f'{wizard}.delete', session, context=context)
 
 
 def test_patient_masks_while_a_doctor_reads(network):
