@@ -105,6 +105,7 @@ def register():
         messaging_wizard.FileStart,
         messaging_wizard.RejectStart,
         news.Seen,
+        news.AccessLog,
         news.Document,
         news.Patient,
         overview.OverviewLine,

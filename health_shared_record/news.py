@@ -68,6 +68,20 @@ class Seen(Guarded, ModelSQL):
                     for i in ids if i not in known])
 
 
+class AccessLog(metaclass=PoolMeta):
+    __name__ = 'gnuhealth.shared_record.access_log'
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        # Whether a user opened a document, asked for each document that
+        # arrived: an index, not a scan of the whole history
+        t = cls.__table__()
+        cls._sql_indexes.add(Index(
+                t, (t.user, Index.Equality()), (t.document, Index.Equality()),
+                where=t.action.in_(['open', 'download', 'print'])))
+
+
 def new_for(document, user):
     """SQL: the document, of another clinic, is new for user: not opened by
     them, and arrived after they last marked the patient's record seen"""

@@ -604,7 +604,10 @@ def accept(client, item, pathology):
     try:
         view = client.call(
             f'{wizard}.execute', session, {}, 'start', context=context)
-        values = dict(view['view']['defaults'], pathology=pathology)
+        values = {
+            name: value for name, value in view['view']['defaults'].items()
+            if '.' not in name}
+        values['pathology'] = pathology
         client.call(f'{wizard}.execute', session, {'start': values},
             'accept', context=context)
     finally:
