@@ -344,10 +344,10 @@ def main():
 
     with Transaction().start(DB_NAME, 0, context=context) as transaction:
         Rule = pool.get('gnuhealth.prevention.rule')
-        prevention = sys.modules[Reminder._compute_chunk.__module__]
+        prevention_rule = sys.modules[Rule.check_rule.__module__]
         rules = Rule.search([])
         query = sql_key_dates(
-            rules, prevention.Matcher(rules), Reminder.horizon().days)
+            rules, prevention_rule.Matcher(rules), Reminder.horizon().days)
         cursor = transaction.connection.cursor()
         # As PostgreSQL plans it by default, then as a DBA would run such a
         # batch statement: the planner underestimates the CTEs and picks

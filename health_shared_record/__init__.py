@@ -7,8 +7,9 @@ from . import (
     alert, alert_wizard, condition, configuration, document, emergency,
     entry, evaluation, exchange, guard, inbox, lab, mailbox, medicament,
     medication, messaging, messaging_wizard,
-    offered, patient, prescription, prevention, prevention_recall,
-    printing, privacy, professional, selection, trail, vaccination)
+    offered, patient, prescription, prevention, prevention_notice,
+    prevention_recall, prevention_rule, printing, privacy, professional,
+    selection, trail, vaccination)
 
 __all__ = ['register']
 
@@ -49,12 +50,11 @@ def register():
         privacy.Address,
         privacy.PersonName,
         privacy.AlternativeIdentification,
-        prevention.Rule,
-        prevention.RuleMedicament,
+        prevention_rule.Rule,
+        prevention_rule.RuleMedicament,
+        prevention_rule.ImmunizationSchedule,
         prevention.Reminder,
-        prevention.Notice,
         prevention.DismissStart,
-        prevention.ImmunizationSchedule,
         prevention.Cron,
         prevention.Patient,
         prevention.Party,
@@ -62,6 +62,8 @@ def register():
         prevention.PatientProcedure,
         prevention.PatientDisease,
         prevention.Document,
+        prevention_notice.Notice,
+        prevention_notice.Reminder,
         prevention_recall.Reminder,
         prevention_recall.RecallStart,
         exchange.Configuration,
@@ -116,7 +118,7 @@ def register():
         module='health_shared_record', type_='wizard')
     Pool.register(
         document.DocumentReport,
-        prevention.CalendarReport,
+        prevention_notice.CalendarReport,
         prevention_recall.RecallLetter,
         module='health_shared_record', type_='report')
     # With GNU Health's laboratory, when it is installed
