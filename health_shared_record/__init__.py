@@ -7,9 +7,9 @@ from . import (
     alert, alert_wizard, condition, configuration, document, emergency,
     entry, evaluation, exchange, guard, inbox, lab, mailbox, medicament,
     medication, messaging, messaging_wizard,
-    offered, patient, prescription, prevention, prevention_notice,
-    prevention_recall, prevention_rule, printing, privacy, professional,
-    selection, trail, vaccination)
+    offered, patient, prescription, prevention, prevention_elsewhere,
+    prevention_notice, prevention_recall, prevention_rule, printing,
+    privacy, professional, selection, trail, vaccination)
 
 __all__ = ['register']
 
@@ -64,6 +64,8 @@ def register():
         prevention.Document,
         prevention_notice.Notice,
         prevention_notice.Reminder,
+        prevention_elsewhere.Reminder,
+        prevention_elsewhere.Document,
         prevention_recall.Reminder,
         prevention_recall.RecallStart,
         exchange.Configuration,

@@ -278,7 +278,7 @@ class Reminder(Guarded, ModelSQL, ModelView):
 
     @classmethod
     def _compute_chunk(cls, patient_ids, matcher, reference, horizon):
-        facts = cls._load_facts(patient_ids, matcher)
+        facts = cls._load_facts(patient_ids, matcher, reference)
         existing = cls._load_existing(patient_ids)
         active = {r.id for r in matcher.rules}
         inserts, updates, deletes = [], defaultdict(list), []
@@ -311,17 +311,14 @@ class Reminder(Guarded, ModelSQL, ModelView):
         return len(inserts) + sum(map(len, updates.values())) + len(deletes)
 
     @classmethod
-    def _load_facts(cls, patient_ids, matcher):
-        "Return {patient id: schedule.Patient} of those who can have some"
+    def _load_facts(cls, patient_ids, matcher, reference):
+        """Return {patient id: schedule.Patient} of those who can have some,
+        with their events on the reference date"""
         pool = Pool()
         Patient = pool.get('gnuhealth.patient')
         Party = pool.get('party.party')
-        Vaccination = pool.get('gnuhealth.vaccination')
-        Procedure = pool.get('gnuhealth.patient.procedure')
-        ProcedureCode = pool.get('gnuhealth.procedure')
         Disease = pool.get('gnuhealth.patient.disease')
         Pathology = pool.get('gnuhealth.pathology')
-        Document = pool.get('gnuhealth.shared_record.document')
         patient, party = Patient.__table__(), Party.__table__()
         cursor = Transaction().connection.cursor()
 
@@ -339,6 +336,44 @@ class Reminder(Guarded, ModelSQL, ModelView):
         ids = list(facts)
         if not ids:
             return facts
+        if matcher.at_risk_rules:
+            disease, pathology = Disease.__table__(), Pathology.__table__()
+            cursor.execute(*disease.join(
+                    pathology, condition=disease.pathology == pathology.id
+                    ).select(
+                    disease.patient, pathology.code,
+                    where=reduce_ids(disease.patient, ids)
+                    & (Coalesce(disease.is_active, Literal(True))
+                        == Literal(True))))
+            at_risk = defaultdict(set)
+            for patient_id, code_ in cursor:
+                at_risk[patient_id].update(matcher.condition(code_))
+            for patient_id, rules in at_risk.items():
+                facts[patient_id].at_risk = frozenset(rules)
+
+        events = cls._events(ids, matcher, reference)
+        for patient_id, by_rule in events.items():
+            facts[patient_id].events = {
+                rule: sorted(dates) for rule, dates in by_rule.items()}
+        return facts
+
+    @classmethod
+    def _events(cls, patient_ids, matcher, reference):
+        """The dates of the events that satisfy each rule:
+        {patient id: {rule id: [date]}}"""
+        return cls._own_events(patient_ids, matcher)
+
+    @classmethod
+    def _own_events(cls, ids, matcher):
+        """The events of the clinic's own record: vaccinations, procedures,
+        published documents, and what a clinician dismissed as done
+        elsewhere, {patient id: {rule id: [date]}}"""
+        pool = Pool()
+        Vaccination = pool.get('gnuhealth.vaccination')
+        Procedure = pool.get('gnuhealth.patient.procedure')
+        ProcedureCode = pool.get('gnuhealth.procedure')
+        Document = pool.get('gnuhealth.shared_record.document')
+        cursor = Transaction().connection.cursor()
         events = defaultdict(lambda: defaultdict(list))
 
         vaccination = Vaccination.__table__()
@@ -381,26 +416,7 @@ class Reminder(Guarded, ModelSQL, ModelView):
                 & (reminder.dismissal_reason == 'done_elsewhere')))
         for patient_id, rule, date in cursor:
             events[patient_id][rule].append(to_date(date))
-
-        if matcher.at_risk_rules:
-            disease, pathology = Disease.__table__(), Pathology.__table__()
-            cursor.execute(*disease.join(
-                    pathology, condition=disease.pathology == pathology.id
-                    ).select(
-                    disease.patient, pathology.code,
-                    where=reduce_ids(disease.patient, ids)
-                    & (Coalesce(disease.is_active, Literal(True))
-                        == Literal(True))))
-            at_risk = defaultdict(set)
-            for patient_id, code_ in cursor:
-                at_risk[patient_id].update(matcher.condition(code_))
-            for patient_id, rules in at_risk.items():
-                facts[patient_id].at_risk = frozenset(rules)
-
-        for patient_id, by_rule in events.items():
-            facts[patient_id].events = {
-                rule: sorted(dates) for rule, dates in by_rule.items()}
-        return facts
+        return events
 
     @classmethod
     def _load_existing(cls, patient_ids):
@@ -707,14 +723,19 @@ class Document(metaclass=PoolMeta):
 
     @classmethod
     def recompute_prevention(cls, documents):
-        "A screening report satisfies a rule: recompute its patient"
+        "Recompute the patients whose documents count for their reminders"
+        recompute(cls.prevention_patients(documents))
+
+    @classmethod
+    def prevention_patients(cls, documents):
+        "The patients of the documents of a type a rule names (screenings)"
         Rule = Pool().get('gnuhealth.prevention.rule')
         codes = {d.document_type.code for d in documents if d.document_type}
         if not codes:
-            return
+            return set()
         with without_check_access():
             rules = Rule.search([('document_type_codes', '!=', None)])
         used = {c for r in rules for c in r._codes('document_type_codes')}
-        recompute({
-                d.patient for d in documents
-                if d.document_type and d.document_type.code in used})
+        return {
+            d.patient for d in documents
+            if d.document_type and d.document_type.code in used}

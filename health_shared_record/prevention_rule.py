@@ -327,6 +327,7 @@ class Matcher:
                 where=medicament.is_vaccine == Literal(True)))
         self.vaccine_atc = dict(cursor)
         self._vaccines = {}
+        self._external = {}
         self._procedures = {}
         self._conditions = {}
 
@@ -339,6 +340,24 @@ class Matcher:
                 (r.id, r.dose_number) for r in self.rules
                 if vaccine_id in {v.id for v in r.vaccines}
                 or (atc and atc.startswith(r.vaccine_code_prefixes or '\0'))]
+        return [
+            rule for rule, dose_number in rules
+            if dose_number is None or dose_number == dose]
+
+    def external(self, atc, dose):
+        """The rules an immunization another clinic stated, of ATC class
+        atc, counts for: the rule's ATC prefixes, or a vaccine of the rule
+        whose ATC code is atc's or a broader class of it"""
+        rules = self._external.get(atc)
+        if rules is None:
+            rules = self._external[atc] = [
+                (r.id, r.dose_number) for r in self.rules
+                if atc and (
+                    atc.startswith(r.vaccine_code_prefixes or '\0')
+                    or atc.startswith(tuple(
+                            self.vaccine_atc[v.id].upper()
+                            for v in r.vaccines
+                            if self.vaccine_atc.get(v.id)) or '\0'))]
         return [
             rule for rule, dose_number in rules
             if dose_number is None or dose_number == dose]
