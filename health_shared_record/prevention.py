@@ -351,17 +351,10 @@ class Reminder(Guarded, ModelSQL, ModelView):
             for patient_id, rules in at_risk.items():
                 facts[patient_id].at_risk = frozenset(rules)
 
-        events = cls._events(ids, matcher, reference)
-        for patient_id, by_rule in events.items():
+        for patient_id, by_rule in cls._own_events(ids, matcher).items():
             facts[patient_id].events = {
                 rule: sorted(dates) for rule, dates in by_rule.items()}
         return facts
-
-    @classmethod
-    def _events(cls, patient_ids, matcher, reference):
-        """The dates of the events that satisfy each rule:
-        {patient id: {rule id: [date]}}"""
-        return cls._own_events(patient_ids, matcher)
 
     @classmethod
     def _own_events(cls, ids, matcher):

@@ -7,7 +7,7 @@ where it was done."""
 import bisect
 from collections import defaultdict
 
-from sql import Literal
+from sql import Literal, Null
 from sql.conditionals import Coalesce
 
 from trytond.model import fields
@@ -23,20 +23,17 @@ from .prevention_rule import Matcher
 NOT_GIVEN = ['cancelled', 'aborted', 'nullified', 'held']
 
 
-def external_immunizations(patient_ids, matcher, reference=None):
+def external_immunizations(births, matcher, reference=None):
     """The immunizations that other clinics' published documents state as
-    given to the patients, each with the rules it counts for: yield
-    (patient id, rule id, date, document id).  Negated, planned, undated
-    and not given statements count for nothing, nor one dated after the
-    reference date (a statement of the future is no evidence) or before
-    the patient's birth."""
+    given to the patients of births ({patient id: date of birth}), each
+    with the rules it counts for: yield (patient id, rule id, date,
+    document id).  Negated, planned, undated and not given statements count
+    for nothing, nor one dated after the reference date (a statement of the
+    future is no evidence) or before the patient's birth."""
     pool = Pool()
     Entry = pool.get('gnuhealth.shared_record.entry')
     Document = pool.get('gnuhealth.shared_record.document')
-    Patient = pool.get('gnuhealth.patient')
-    Party = pool.get('party.party')
     entry, document = Entry.__table__(), Document.__table__()
-    patient, party = Patient.__table__(), Party.__table__()
     cursor = Transaction().connection.cursor()
     false = Literal(False)
     where = ((entry.kind == 'immunization')
@@ -45,24 +42,42 @@ def external_immunizations(patient_ids, matcher, reference=None):
         & (Coalesce(entry.negated, false) == false)
         & (Coalesce(entry.planned, false) == false)
         & ~Coalesce(entry.status, '').in_(NOT_GIVEN)
-        & (entry.start_date >= party.dob))
+        & (entry.start_date != Null))
     if reference is not None:
         where &= entry.start_date <= reference
-    query = entry.join(
-        document, condition=entry.document == document.id).join(
-        patient, condition=entry.patient == patient.id).join(
-        party, condition=patient.party == party.id)
-    for sub in grouped_slice(patient_ids):
+    query = entry.join(document, condition=entry.document == document.id)
+    for sub in grouped_slice(list(births)):
         cursor.execute(*query.select(
                 entry.patient, entry.atc, entry.code, entry.code_system,
                 entry.start_date, entry.dose_number, entry.document,
                 where=where & reduce_ids(entry.patient, list(sub))))
         for patient_id, atc, code, system, date, dose, document_id in cursor:
+            date = to_date(date)
+            if date < births[patient_id]:
+                continue
             atc = cvx.vaccine_atc(atc, code, system)
             if not atc:
                 continue
             for rule in matcher.external(atc, dose):
-                yield patient_id, rule, to_date(date), document_id
+                yield patient_id, rule, date, document_id
+
+
+def births(patient_ids):
+    "{patient id: date of birth} of the patients whose birth is known"
+    pool = Pool()
+    Patient = pool.get('gnuhealth.patient')
+    Party = pool.get('party.party')
+    patient, party = Patient.__table__(), Party.__table__()
+    cursor = Transaction().connection.cursor()
+    result = {}
+    for sub in grouped_slice(list(patient_ids)):
+        cursor.execute(*patient.join(
+                party, condition=patient.party == party.id).select(
+                patient.id, party.dob,
+                where=reduce_ids(patient.id, list(sub))
+                & (party.dob != Null)))
+        result.update((i, to_date(d)) for i, d in cursor)
+    return result
 
 
 class Reminder(metaclass=PoolMeta):
@@ -79,12 +94,17 @@ class Reminder(metaclass=PoolMeta):
         'get_done_elsewhere')
 
     @classmethod
-    def _events(cls, patient_ids, matcher, reference):
-        events = super()._events(patient_ids, matcher, reference)
+    def _load_facts(cls, patient_ids, matcher, reference):
+        facts = super()._load_facts(patient_ids, matcher, reference)
+        stated = defaultdict(lambda: defaultdict(list))
         for patient_id, rule, date, _ in external_immunizations(
-                patient_ids, matcher, reference):
-            events[patient_id][rule].append(date)
-        return events
+                {i: f.dob for i, f in facts.items()}, matcher, reference):
+            stated[patient_id][rule].append(date)
+        for patient_id, by_rule in stated.items():
+            events = facts[patient_id].events
+            for rule, dates in by_rule.items():
+                events[rule] = sorted(events.get(rule, []) + dates)
+        return facts
 
     @classmethod
     def get_done_elsewhere(cls, reminders, names):
@@ -105,7 +125,7 @@ class Reminder(metaclass=PoolMeta):
             matcher = Matcher(Rule.search([]))
             stated = {}
             for patient_id, rule, date, document_id in (
-                    external_immunizations(patient_ids, matcher)):
+                    external_immunizations(births(patient_ids), matcher)):
                 key = patient_id, rule, date
                 # The first document that stated it
                 stated[key] = min(stated.get(key, document_id), document_id)
@@ -126,20 +146,23 @@ class Reminder(metaclass=PoolMeta):
             i = bisect.bisect_left(dates, reminder.done_date)
             if i < len(dates) and (later is None or dates[i] < later):
                 del sources[reminder]
-        # The user's own search: a document they may not read stays unnamed
-        readable = {d.id: d for d in Document.search([
-                    ('id', 'in', list(set(sources.values()))),
-                    ], order=[])}
+        # The user's own search and read: a document they may not read
+        # stays unnamed; only the two fields shown are read
+        readable = {d['id']: d for d in Document.read(
+                list(map(int, Document.search([
+                                ('id', 'in', list(set(sources.values()))),
+                                ], order=[]))),
+                ['title', 'source_institution'])}
         lang = Lang.get()
         for reminder, document_id in sources.items():
             document = readable.get(document_id)
             if document is None:
                 continue
             if 'done_document' in names:
-                result['done_document'][reminder.id] = document.id
+                result['done_document'][reminder.id] = document_id
             if 'done_source' in names:
                 result['done_source'][reminder.id] = ', '.join(filter(None, [
-                            document.source_institution, document.title,
+                            document['source_institution'], document['title'],
                             lang.strftime(reminder.done_date)]))
         return result
 
