@@ -7,9 +7,10 @@ from . import (
     alert, alert_wizard, condition, configuration, document, emergency,
     entry, evaluation, exchange, fetch_plan, guard, inbox, lab, mailbox,
     medicament, medication, messaging, messaging_wizard, news,
-    offered, overview, patient, prescription, prevention, prevention_recall,
-    printing, privacy, professional, reconciliation, reconciliation_wizard,
-    selection, summary, trail, vaccination)
+    offered, overview, patient, prescription, prevention,
+    prevention_elsewhere, prevention_notice, prevention_recall,
+    prevention_rule, printing, privacy, professional, reconciliation,
+    reconciliation_wizard, selection, summary, trail, vaccination)
 
 __all__ = ['register']
 
@@ -50,12 +51,11 @@ def register():
         privacy.Address,
         privacy.PersonName,
         privacy.AlternativeIdentification,
-        prevention.Rule,
-        prevention.RuleMedicament,
+        prevention_rule.Rule,
+        prevention_rule.RuleMedicament,
+        prevention_rule.ImmunizationSchedule,
         prevention.Reminder,
-        prevention.Notice,
         prevention.DismissStart,
-        prevention.ImmunizationSchedule,
         prevention.Cron,
         prevention.Patient,
         prevention.Party,
@@ -63,6 +63,10 @@ def register():
         prevention.PatientProcedure,
         prevention.PatientDisease,
         prevention.Document,
+        prevention_notice.Notice,
+        prevention_notice.Reminder,
+        prevention_elsewhere.Reminder,
+        prevention_elsewhere.Document,
         prevention_recall.Reminder,
         prevention_recall.RecallStart,
         exchange.Configuration,
@@ -148,7 +152,7 @@ def register():
         module='health_shared_record', type_='wizard')
     Pool.register(
         document.DocumentReport,
-        prevention.CalendarReport,
+        prevention_notice.CalendarReport,
         prevention_recall.RecallLetter,
         module='health_shared_record', type_='report')
     # With GNU Health's laboratory, when it is installed

@@ -17,7 +17,8 @@ from trytond.wizard import (
 from .common import clinic_today, current_professional, send_email
 from .exceptions import PreventionError
 from .guard import GuardedReport, actor
-from .prevention import OPEN_STATES, patient_language
+from .prevention import OPEN_STATES
+from .prevention_notice import patient_language
 from .selection import Selection
 
 RECALL_METHODS = [

@@ -38,7 +38,7 @@ from trytond.tests.test_tryton import (
 from trytond.transaction import Transaction
 
 from health_shared_record import cda_reader, schedule
-from health_shared_record.prevention import Matcher
+from health_shared_record.prevention_rule import Matcher
 
 from fuzz import documents, footprint, rules
 

@@ -28,7 +28,7 @@ import sys
 import atheris
 
 with atheris.instrument_imports(include=['health_shared_record']):
-    from health_shared_record import prevention, schedule  # noqa: F401
+    from health_shared_record import prevention_rule, schedule  # noqa: F401
 
 import rules  # noqa: E402
 

@@ -16,9 +16,9 @@ import types
 
 from lxml import etree
 
-from health_shared_record import prevention, schedule
+from health_shared_record import prevention_rule, schedule
 
-MODULE = pathlib.Path(prevention.__file__).parent
+MODULE = pathlib.Path(prevention_rule.__file__).parent
 INTEGERS = [
     'min_age', 'max_age', 'risk_min_age', 'interval_months',
     'first_interval_months', 'campaign_start_month', 'campaign_start_day',
@@ -27,7 +27,7 @@ SELECTIONS = {
     'category': ['vaccination', 'screening', 'checkup'],
     'kind': ['once', 'recurring', 'campaign'],
     'sex': [None, 'f', 'm'],
-    'age_unit': [u for u, _ in prevention.AGE_UNITS],
+    'age_unit': [u for u, _ in prevention_rule.AGE_UNITS],
     }
 CODE_LISTS = [
     'risk_conditions', 'vaccine_codes', 'procedure_codes',
@@ -103,12 +103,12 @@ class Row(types.SimpleNamespace):
     checks and its spec are the model's own"""
     id = 1
     vaccines = ()
-    check_rule = prevention.Rule.check_rule
-    spec = prevention.Rule.spec
-    condition_ranges = prevention.Rule.condition_ranges
-    _codes = prevention.Rule._codes
-    vaccine_code_prefixes = prevention.Rule.vaccine_code_prefixes
-    procedure_code_prefixes = prevention.Rule.procedure_code_prefixes
+    check_rule = prevention_rule.Rule.check_rule
+    spec = prevention_rule.Rule.spec
+    condition_ranges = prevention_rule.Rule.condition_ranges
+    _codes = prevention_rule.Rule._codes
+    vaccine_code_prefixes = prevention_rule.Rule.vaccine_code_prefixes
+    procedure_code_prefixes = prevention_rule.Rule.procedure_code_prefixes
 
     def _error(self, message, **kwargs):
         raise Refused(message)
