@@ -6,14 +6,15 @@ they disagree on.  No ORM here: overview.py gathers the statements.
 
 The same thing is recognised by its code, never by its text: a problem or
 an allergy by its condition's code, a medication or an immunization by its
-ATC class when a source gives one (so that a CIS, an RxNorm and a GNU
-Health medicament of the same class meet), a result by its LOINC code.  An
-immunization and a result are also one per day.  Text is the key only of
-a statement that has no code at all."""
+ATC class when a source gives one or its CVX code has one (so that a CIS,
+an RxNorm, a CVX and a GNU Health medicament of the same class meet), a
+result by its LOINC code.  An immunization and a result are also one per
+day.  Text is the key only of a statement that has no code at all."""
 import datetime as dt
 from dataclasses import dataclass, field
 from typing import Optional
 
+from . import cvx
 from .common import folded
 
 KINDS = ('problem', 'allergy', 'medication', 'immunization', 'result')
@@ -85,7 +86,10 @@ class Statement:
     def key(self):
         "What the statement is about, as every source would code it"
         key = None
-        if self.kind in {'medication', 'immunization'}:
+        if self.kind == 'immunization':
+            key = code_key(
+                'ATC', cvx.vaccine_atc(self.atc, self.code, self.system))
+        elif self.kind == 'medication':
             atc = self.atc or (self.code if self.system == 'ATC' else None)
             key = code_key('ATC', atc)
         key = key or code_key(self.system, self.code)

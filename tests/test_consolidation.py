@@ -46,6 +46,16 @@ def test_a_medication_meets_by_its_atc_class_not_its_product_code():
     assert len(line.statements) == 2
 
 
+def test_a_cvx_vaccine_meets_the_atc_vaccine_of_the_same_day():
+    line, = consolidate([
+            Statement('immunization', 'Influenza', HERE, atc='J07BB02',
+                start=dt.date(2026, 10, 20)),
+            Statement('immunization', 'Flu, injectable', other(),
+                code='141', system='CVX', start=dt.date(2026, 10, 20)),
+            ])
+    assert len(line.statements) == 2
+
+
 def test_a_vaccination_is_one_a_day():
     lines = consolidate([
             Statement('immunization', 'DTaP-IPV', HERE, atc='J07CA02',
