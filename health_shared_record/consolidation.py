@@ -81,10 +81,14 @@ class Statement:
     dose: Optional[int] = None
     value: Optional[str] = None
     unit: Optional[str] = None
+    # The key of the statement of another clinic this one was accepted from
+    alias: Optional[str] = None
 
     @property
     def key(self):
         "What the statement is about, as every source would code it"
+        if self.alias:
+            return self.alias
         key = None
         if self.kind == 'immunization':
             key = code_key(
@@ -239,19 +243,16 @@ class Change:
     change: str
     kind: str
     name: str
-    before: str = ''
-    after: str = ''
+    before: Optional[Statement] = None
+    after: Optional[Statement] = None
 
 
 # What a change of an item is told by
 _COMPARED = ('status', 'start', 'end', 'negated', 'dose', 'value', 'unit')
 
 
-def _told(statement):
-    return ', '.join(
-        f'{name}: {value}' for name in _COMPARED
-        for value in [getattr(statement, name)]
-        if value not in (None, False, ''))
+def _compared(statement):
+    return tuple(getattr(statement, name) or None for name in _COMPARED)
 
 
 def changes(before, after):
@@ -263,17 +264,16 @@ def changes(before, after):
     for key, statement in new.items():
         if key not in old:
             result.append(Change(
-                    'added', statement.kind, statement.name,
-                    after=_told(statement)))
-        elif _told(old[key]) != _told(statement):
+                    'added', statement.kind, statement.name, after=statement))
+        elif _compared(old[key]) != _compared(statement):
             result.append(Change(
                     'changed', statement.kind, statement.name,
-                    before=_told(old[key]), after=_told(statement)))
+                    before=old[key], after=statement))
     for key, statement in old.items():
         if key not in new:
             result.append(Change(
                     'removed', statement.kind, statement.name,
-                    before=_told(statement)))
+                    before=statement))
     order = {'added': 0, 'changed': 1, 'removed': 2}
     return sorted(result, key=lambda c: (
             order[c.change], KINDS.index(c.kind), folded(c.name)))

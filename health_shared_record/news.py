@@ -17,6 +17,7 @@ from sql.operators import Exists
 from trytond.i18n import gettext
 from trytond.model import Index, ModelSQL, ModelView, Unique, fields
 from trytond.pool import Pool, PoolMeta
+from trytond.pyson import Eval
 from trytond.tools import grouped_slice, reduce_ids
 from trytond.transaction import Transaction
 
@@ -141,13 +142,19 @@ class Patient(metaclass=PoolMeta):
             "they arrived."),
         'get_shared_record_news')
     shared_record_news = fields.Function(
-        fields.Char("New from Other Clinics"), 'get_shared_record_news')
+        fields.Char(
+            "New from Other Clinics",
+            states={'invisible': ~Eval('shared_record_news')}),
+        'get_shared_record_news')
 
     @classmethod
     def __setup__(cls):
         super().__setup__()
         cls._buttons.update({
-                'mark_shared_record_seen': {},
+                'mark_shared_record_seen': {
+                    'invisible': ~Eval('shared_record_news'),
+                    'depends': ['shared_record_news'],
+                    },
                 })
 
     @classmethod

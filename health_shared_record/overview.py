@@ -9,6 +9,7 @@ import datetime as dt
 from trytond.i18n import gettext
 from trytond.model import ModelView, fields
 from trytond.pool import Pool, PoolMeta
+from trytond.pyson import Bool, Eval, If
 from trytond.transaction import Transaction, without_check_access
 from trytond.wizard import Button, StateView, Wizard
 
@@ -42,8 +43,11 @@ def _name(record):
 def own_statements(patient):
     """What GNU Health's own record states of patient, as a published
     patient summary would: conditions and allergies, medications and the
-    vaccinations given (signed)"""
-    Evaluation = Pool().get('gnuhealth.patient.evaluation')
+    vaccinations given (signed).  A record accepted from another clinic's
+    statement is that statement, whatever code the clinician chose"""
+    pool = Pool()
+    Evaluation = pool.get('gnuhealth.patient.evaluation')
+    Reconciliation = pool.get('gnuhealth.shared_record.reconciliation')
     statements = []
     for disease in patient.diseases:
         onset = disease.shared_record_onset()
@@ -89,6 +93,9 @@ def own_statements(patient):
                 source=Source(
                     own=True, record=str(vaccination),
                     institution=_name(vaccination.institution), date=date)))
+    aliases = Reconciliation.accepted_keys(patient)
+    for statement in statements:
+        statement.alias = aliases.get(statement.source.record)
     return statements
 
 
@@ -208,6 +215,16 @@ class OverviewLine(ModelView):
     source_count = fields.Integer("Statements", readonly=True)
     conflict = fields.Char("Conflict", readonly=True,
         help="What the sources disagree on.")
+
+    @classmethod
+    def view_attributes(cls):
+        return super().view_attributes() + [conflict_in_red()]
+
+
+def conflict_in_red():
+    "The rows of a list whose conflict is not empty show in red"
+    return ('/tree', 'visual', If(Bool(Eval('conflict')), 'danger', ''),
+        ['conflict'])
 
 
 class OverviewStart(ModelView):

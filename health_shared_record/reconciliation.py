@@ -26,7 +26,8 @@ from .entry import STATUSES
 from .exceptions import ReconciliationError
 from .guard import Guarded, actor
 from .overview import (
-    KINDS, conflict_text, document_statements, own_statements, sources_text)
+    KINDS, conflict_in_red, conflict_text, document_statements,
+    own_statements, sources_text)
 from .selection import Selection
 from .trail import AppendOnly
 
@@ -81,14 +82,14 @@ class Reconciliation(Guarded, ModelSQL, ModelView):
     conflict = fields.Char("Conflict", readonly=True)
     sources = fields.Char("Sources", readonly=True)
     source_institution = fields.Char("Source Institution", readonly=True)
-    last_stated = fields.Timestamp(
+    last_stated = fields.DateTime(
         "Last Stated", readonly=True,
         help="When the newest document that states it was written.")
     state = Selection(STATES, "State", required=True, readonly=True)
     reason = fields.Char("Reason", readonly=True)
     decided_by = fields.Many2One('res.user', "Decided By", readonly=True)
     decided_on = fields.DateTime("Decided On", readonly=True)
-    decided_stated = fields.Timestamp("Stated When Decided", readonly=True)
+    decided_stated = fields.DateTime("Stated When Decided", readonly=True)
     record = fields.Reference(
         "Record", selection='get_targets', readonly=True,
         help="The record of GNU Health the item was accepted into.")
@@ -119,8 +120,33 @@ class Reconciliation(Guarded, ModelSQL, ModelView):
                 })
 
     @classmethod
+    def view_attributes(cls):
+        return super().view_attributes() + [conflict_in_red()]
+
+    @classmethod
     def default_state(cls):
         return 'pending'
+
+    @classmethod
+    def accepted_keys(cls, patient):
+        "{record: key} of the records of patient accepted from an item"
+        table = cls.__table__()
+        cursor = Transaction().connection.cursor()
+        cursor.execute(*table.select(table.record, table.key,
+                where=(table.patient == patient.id)
+                & (table.state == 'accepted')
+                & (table.record != None)))  # noqa: E711
+        return dict(cursor)
+
+    @classmethod
+    def rejected_keys(cls, patient):
+        "The (kind, key) of the items of patient rejected"
+        table = cls.__table__()
+        cursor = Transaction().connection.cursor()
+        cursor.execute(*table.select(table.kind, table.key,
+                where=(table.patient == patient.id)
+                & (table.state == 'rejected')))
+        return set(cursor)
 
     @classmethod
     def get_targets(cls):

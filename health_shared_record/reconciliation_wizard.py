@@ -45,7 +45,8 @@ class AcceptStart(ModelView):
     kind = Selection(KINDS, "Kind", readonly=True)
     stated = fields.Char("Stated As", readonly=True)
     sources = fields.Char("Sources", readonly=True)
-    conflict = fields.Char("Conflict", readonly=True)
+    conflict = fields.Char(
+        "Conflict", readonly=True, states={'invisible': ~Eval('conflict')})
     pathology = fields.Many2One(
         'gnuhealth.pathology', "Condition",
         states={

@@ -11,7 +11,7 @@ says.  An item of the record left out is left out of this summary only."""
 from trytond.i18n import gettext
 from trytond.model import ModelView, fields
 from trytond.pool import Pool, PoolMeta
-from trytond.pyson import Eval
+from trytond.pyson import Eval, If
 from trytond.transaction import Transaction
 from trytond.wizard import Button, StateTransition, StateView, Wizard
 
@@ -19,7 +19,8 @@ from . import cda_reader, consolidation
 from .consolidation import Source, Statement
 from .exceptions import ReconciliationError
 from .overview import (
-    KINDS, check_patient, conflict_text, patient_lines, sources_text)
+    KINDS, check_patient, conflict_in_red, conflict_text, patient_lines,
+    sources_text)
 from .patient import EXCLUDE, SUMMARY_TYPE_CODE
 from .reconciliation_wizard import proposed, record_values
 from .selection import Selection
@@ -76,6 +77,10 @@ class PrepareLine(ModelView):
     # The records of GNU Health it comes from, or its key when none
     ref = fields.Char("Reference", readonly=True)
 
+    @classmethod
+    def view_attributes(cls):
+        return super().view_attributes() + [conflict_in_red()]
+
 
 class PrepareChange(ModelView):
     "Prepare Patient Summary Change"
@@ -86,6 +91,14 @@ class PrepareChange(ModelView):
     name = fields.Char("Name", readonly=True)
     before = fields.Char("Before", readonly=True)
     after = fields.Char("After", readonly=True)
+
+    @classmethod
+    def view_attributes(cls):
+        return super().view_attributes() + [
+            ('/tree', 'visual', If(Eval('change') == 'removed', 'warning',
+                    If(Eval('change') == 'added', 'success', '')),
+                ['change']),
+            ]
 
 
 class PrepareStart(ModelView):
@@ -133,9 +146,14 @@ class Prepare(Wizard):
     publish = StateTransition()
 
     def _lines(self):
+        """The lines a summary may state: what the record has, and what
+        another clinic states that was not rejected"""
+        Reconciliation = Pool().get('gnuhealth.shared_record.reconciliation')
         patient = check_patient(self.record)
+        rejected = Reconciliation.rejected_keys(patient)
         return patient, [line for line in patient_lines(patient)
-            if in_summary(line)]
+            if in_summary(line)
+            and (line.own or (line.kind, line.key) not in rejected)]
 
     def default_start(self, fields):
         if getattr(self.start, 'lines', None):
@@ -179,7 +197,7 @@ class Prepare(Wizard):
             'previous': previous,
             'changes': [{
                     'change': c.change, 'kind': c.kind, 'name': c.name,
-                    'before': c.before, 'after': c.after,
+                    'before': told(c.before), 'after': told(c.after),
                     } for c in changes],
             'unchanged': bool(previous) and not changes,
             }
@@ -220,6 +238,35 @@ class Prepare(Wizard):
         with Transaction().set_context({EXCLUDE: excluded}):
             Document.publish_records([patient])
         return 'end'
+
+
+def told(statement):
+    """What a summary states of an item, in the user's words: its status,
+    since and until when, its dose"""
+    pool = Pool()
+    Lang = pool.get('ir.lang')
+    Entry = pool.get('gnuhealth.shared_record.entry')
+    if statement is None:
+        return ''
+    lang = Lang.get()
+    statuses = dict(Entry.fields_get(['status'])['status']['selection'])
+    parts = []
+    if statement.negated:
+        parts.append(gettext('health_shared_record.msg_summary_absent'))
+    if statement.status:
+        parts.append(statuses.get(statement.status, statement.status))
+    if statement.start:
+        parts.append(gettext('health_shared_record.msg_summary_since',
+                date=lang.strftime(statement.start)))
+    if statement.end:
+        parts.append(gettext('health_shared_record.msg_summary_until',
+                date=lang.strftime(statement.end)))
+    if statement.dose:
+        parts.append(gettext('health_shared_record.msg_summary_dose',
+                dose=statement.dose))
+    if statement.value:
+        parts.append(' '.join(filter(None, [statement.value, statement.unit])))
+    return ', '.join(parts)
 
 
 def ref_of(line):
