@@ -18,7 +18,7 @@ from .common import clinic_today, local_date
 from .consolidation import Source, Statement
 from .entry import STATUSES
 from .exceptions import ReconciliationError
-from .guard import actor
+from .guard import actor, denied
 from .selection import Selection
 
 KINDS = [
@@ -258,16 +258,32 @@ class Overview(Wizard):
             }
 
 
-def check_patient(record):
-    """The patient a wizard runs on, for a clinician of the clinic: the
-    consolidated record is the clinic's working view"""
+def check_patient(record, doctors=False):
+    """The patient a wizard runs on, for a clinician of the clinic (a
+    doctor when doctors) whom the patient did not block: the consolidated
+    record is the clinic's working view"""
+    pool = Pool()
+    Blocked = pool.get('gnuhealth.shared_record.blocked_professional')
+    User = pool.get('res.user')
+    ModelData = pool.get('ir.model.data')
     if record is None or record.__name__ != 'gnuhealth.patient':
         raise ReconciliationError(gettext(
                 'health_shared_record.msg_reconcile_no_patient'))
     who = actor()
-    if not (who.root or who.clinician):
+    if who.root:
+        return record
+    if not who.clinician or (doctors and ModelData.get_id(
+                'health', 'group_health_doctor') not in User.get_groups()):
         raise ReconciliationError(gettext(
+                'health_shared_record.msg_summary_doctors_only'
+                if doctors else
                 'health_shared_record.msg_reconcile_clinicians_only'))
+    with Transaction().set_user(0):
+        if Blocked.search([
+                    ('patient', '=', record.id),
+                    ('professional', '=', who.professional),
+                    ], limit=1):
+            raise denied()
     return record
 
 

@@ -29,7 +29,10 @@ def external_immunizations(births, matcher, reference=None):
     with the rules it counts for: yield (patient id, rule id, date,
     document id).  Negated, planned, undated and not given statements count
     for nothing, nor one dated after the reference date (a statement of the
-    future is no evidence) or before the patient's birth."""
+    future is no evidence) or before the patient's birth.  Nor does a
+    document the patient masked or one very restricted: every clinician
+    and the patient see the reminders, and its date would tell what the
+    document keeps from them."""
     pool = Pool()
     Entry = pool.get('gnuhealth.shared_record.entry')
     Document = pool.get('gnuhealth.shared_record.document')
@@ -39,6 +42,8 @@ def external_immunizations(births, matcher, reference=None):
     where = ((entry.kind == 'immunization')
         & (document.source == 'repository')
         & (document.state == 'published')
+        & (Coalesce(document.masked, false) == false)
+        & (Coalesce(document.confidentiality, '') != 'V')
         & (Coalesce(entry.negated, false) == false)
         & (Coalesce(entry.planned, false) == false)
         & ~Coalesce(entry.status, '').in_(NOT_GIVEN)
@@ -192,6 +197,12 @@ class Reminder(metaclass=PoolMeta):
 
 class Document(metaclass=PoolMeta):
     __name__ = 'gnuhealth.shared_record.document'
+
+    @classmethod
+    def _set_masked(cls, documents, masked, action, at_request=False):
+        "A masked document of another clinic no longer counts, and back"
+        super()._set_masked(documents, masked, action, at_request=at_request)
+        cls.recompute_prevention(cls.versions(documents))
 
     @classmethod
     def prevention_patients(cls, documents):

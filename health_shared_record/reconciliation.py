@@ -17,17 +17,17 @@ from trytond.i18n import gettext
 from trytond.model import Index, ModelSQL, ModelView, Unique, fields
 from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Eval
-from trytond.tools import grouped_slice
+from trytond.tools import grouped_slice, reduce_ids
 from trytond.transaction import Transaction
 
 from . import consolidation
 from .common import REASON_LIMIT
 from .entry import STATUSES
 from .exceptions import ReconciliationError
-from .guard import Guarded, actor
+from .guard import Guarded, actor, denied, from_client
 from .overview import (
-    KINDS, conflict_in_red, conflict_text, document_statements,
-    own_statements, sources_text)
+    DOCUMENT_FIELDS, ENTRY_FIELDS, KINDS, conflict_in_red, conflict_text,
+    document_statements, entry_statement, own_statements, sources_text)
 from .selection import Selection
 from .trail import AppendOnly
 
@@ -38,6 +38,10 @@ STATES = [
     ('present', "Already There"),
     ]
 DECISIONS = STATES + [('stated_again', "Stated Again")]
+# The fields of an item made from what its documents state
+DISPLAYED = ['name', 'code', 'code_system', 'atc', 'start_date', 'end_date',
+    'status', 'dose_number', 'in_record', 'conflict', 'sources',
+    'source_institution', 'last_stated']
 TARGETS = {
     'problem': 'gnuhealth.patient.disease',
     'allergy': 'gnuhealth.patient.disease',
@@ -116,7 +120,10 @@ class Reconciliation(Guarded, ModelSQL, ModelView):
                 'accept': {'invisible': ~pending, 'depends': ['state']},
                 'reject': {'invisible': ~pending, 'depends': ['state']},
                 'mark_present': {'invisible': ~pending, 'depends': ['state']},
-                'reopen': {'invisible': pending, 'depends': ['state']},
+                'reopen': {
+                    'invisible': Eval('state').in_(['pending', 'accepted']),
+                    'depends': ['state'],
+                    },
                 })
 
     @classmethod
@@ -171,6 +178,80 @@ class Reconciliation(Guarded, ModelSQL, ModelView):
                 entry, condition=relation.entry == entry.id).select(
                 Literal(1), where=(relation.reconciliation == table.id)
                 & Entry.guard_where(entry, actor)))
+
+    # What the reader sees of an item
+
+    @classmethod
+    def read(cls, ids, fields_names):
+        rows = super().read(ids, fields_names)
+        if from_client() and set(fields_names) & set(DISPLAYED):
+            cls._read_as_seen(rows, fields_names)
+        return rows
+
+    @classmethod
+    def export_data(cls, records, fields_names, header=False):
+        "trytond exports what the items hold: only those seen whole"
+        if from_client() and cls._hidden_entries([r.id for r in records]):
+            raise denied()
+        return super().export_data(records, fields_names, header=header)
+
+    @classmethod
+    def _hidden_entries(cls, ids):
+        """{item id: ids of its entries the user may read} of the items
+        stated also by a document the user may not read"""
+        pool = Pool()
+        Relation = pool.get('gnuhealth.shared_record.reconciliation-entry')
+        Entry = pool.get('gnuhealth.shared_record.entry')
+        relation = Relation.__table__()
+        cursor = Transaction().connection.cursor()
+        pairs = []
+        for sub in grouped_slice(ids):
+            cursor.execute(*relation.select(
+                    relation.reconciliation, relation.entry,
+                    where=reduce_ids(relation.reconciliation, sub)))
+            pairs.extend(cursor)
+        readable = Entry.guard_readable_ids({e for _, e in pairs})
+        hidden = {i for i, e in pairs if e not in readable}
+        return {
+            i: [e for j, e in pairs if j == i and e in readable]
+            for i in hidden}
+
+    @classmethod
+    def _read_as_seen(cls, rows, fields_names):
+        """An item stated by documents some of which the reader may not
+        read (masked, very restricted, a blocked professional) says what
+        those the reader may read state, and names only them"""
+        hidden = cls._hidden_entries([r['id'] for r in rows])
+        if not hidden:
+            return
+        pool = Pool()
+        Entry = pool.get('gnuhealth.shared_record.entry')
+        Document = pool.get('gnuhealth.shared_record.document')
+        with as_server():
+            for row in rows:
+                if row['id'] not in hidden:
+                    continue
+                item = cls(row['id'])
+                entries = Entry.read(hidden[row['id']], ENTRY_FIELDS)
+                documents = {d['id']: d for d in Document.read(
+                        list({e['document'] for e in entries}),
+                        DOCUMENT_FIELDS)}
+                statements = [
+                    s for s in own_statements(item.patient)
+                    if s.kind == item.kind and s.key == item.key] + [
+                    entry_statement(e, documents[e['document']])
+                    for e in entries]
+                lines = [
+                    line for line in consolidation.consolidate(statements)
+                    if line.key == item.key and line.external]
+                values = (
+                    cls.line_values(lines[0]) if lines else dict.fromkeys(
+                        DISPLAYED))
+                if not lines:
+                    values['name'] = '-'
+                for name in fields_names:
+                    if name in DISPLAYED:
+                        row[name] = values[name]
 
     # Made by the server from the documents
 
@@ -333,13 +414,25 @@ class Reconciliation(Guarded, ModelSQL, ModelView):
     @classmethod
     @ModelView.button
     def reopen(cls, items):
-        """A decision taken by mistake: to review again (an accepted record
-        stays in GNU Health's record, where it is corrected)"""
+        """A rejection or an "already there" taken by mistake: to review
+        again.  An accepted item made a record of GNU Health, which is
+        corrected there: accepting it again would make it twice"""
         check_clinician()
         user = Transaction().user
         with as_server():
-            cls.lock([i.id for i in items])
-            items = cls.browse([i.id for i in items])
+            table = cls.__table__()
+            ids = [i.id for i in items]
+            cls.lock(ids)
+            cursor = Transaction().connection.cursor()
+            cursor.execute(*table.select(
+                    table.id, table.state, where=table.id.in_(ids or [-1])))
+            items = cls.browse(ids)
+            states = dict(cursor)
+            for item in items:
+                if states.get(item.id) not in {'rejected', 'present'}:
+                    raise ReconciliationError(gettext(
+                            'health_shared_record.msg_reconcile_not_reopened',
+                            item=item.name))
             cls.write(items, {
                     'state': 'pending', 'decided_by': None,
                     'decided_on': None, 'reason': None})
@@ -363,44 +456,75 @@ class Reconciliation(Guarded, ModelSQL, ModelView):
         Target = Pool().get(TARGETS[item.kind])
         with as_server():
             item, = cls.locked_pending([item])
-        check_duplicate(item)
-        # As the clinician, with GNU Health's rights and checks
-        record, = Target.create([values])
+        check_duplicate(item, values)
+        # As the clinician, with GNU Health's rights and checks: a wizard's
+        # transition runs without the access checks a client's call has
+        with Transaction().set_context(_check_access=True):
+            record, = Target.create([values])
         cls._decide([item], 'accepted', record=record)
         return record
 
     @classmethod
     def provenance(cls, records):
-        "{record: text} of where each accepted record of GNU Health came from"
-        Lang = Pool().get('ir.lang')
+        """{record: text} of where each record of GNU Health accepted from
+        another clinic came from, as its acceptance logged it, for the
+        items the user may see"""
+        pool = Pool()
+        Lang = pool.get('ir.lang')
+        Decision = pool.get('gnuhealth.shared_record.reconciliation.decision')
         lang = Lang.get()
         result = {}
         for sub in grouped_slice([str(r) for r in records]):
-            for item in cls.search([
+            for decision in Decision.search([
                         ('record', 'in', list(sub)),
-                        ('state', '=', 'accepted'),
-                        ]):
-                result[str(item.record)] = gettext(
+                        ('decision', '=', 'accepted'),
+                        ], order=[('id', 'ASC')]):
+                item = decision.reconciliation
+                result[decision.record] = gettext(
                     'health_shared_record.msg_reconcile_provenance',
                     sources=item.sources,
-                    user=item.decided_by.rec_name if item.decided_by else '',
-                    date=lang.strftime(item.decided_on.date())
-                    if item.decided_on else '')
+                    user=decision.user.rec_name if decision.user else '',
+                    date=lang.strftime(decision.create_date.date()))
         return result
 
 
-def check_duplicate(item):
-    """Refuse a second record of the same thing: the same condition, the
-    same medicament's ATC class, the same vaccine on the same day"""
+def check_duplicate(item, values):
+    """Refuse a second record of the same thing: what the item states
+    (the record of GNU Health has it under its code), or what the
+    clinician chose (the same condition, the same medicament or ATC class
+    under treatment, the same vaccine on the same day)"""
+    pool = Pool()
     patient = item.patient
-    key = item.key
-    statements = [
-        s for s in own_statements(patient) if s.kind == item.kind]
-    for statement in statements:
-        if statement.key == key:
+    for statement in own_statements(patient):
+        if statement.kind == item.kind and statement.key == item.key:
             raise ReconciliationError(gettext(
                     'health_shared_record.msg_reconcile_already_there',
                     item=item.name, record=statement.name))
+    Target = pool.get(TARGETS[item.kind])
+    if item.kind in {'problem', 'allergy'}:
+        domain = [('pathology', '=', values.get('pathology'))]
+    elif item.kind == 'medication':
+        Medicament = pool.get('gnuhealth.medicament')
+        medicament = Medicament(values['medicament'])
+        same_class = [('medicament', '=', medicament.id)]
+        if medicament.atc_code:
+            same_class = ['OR', same_class[0],
+                ('medicament.atc_code', '=', medicament.atc_code)]
+        domain = [('is_active', '=', True), same_class]
+    else:
+        date = values['date']
+        domain = [
+            ('vaccine', '=', values.get('vaccine')),
+            ('date', '>=', date.replace(hour=0, minute=0, second=0)),
+            ('date', '<=', date.replace(hour=23, minute=59, second=59)),
+            ]
+    with as_server():
+        same = Target.search(
+            [('patient', '=', patient.id)] + domain, limit=1)
+    if same:
+        raise ReconciliationError(gettext(
+                'health_shared_record.msg_reconcile_already_there',
+                item=item.name, record=same[0].rec_name))
 
 
 class ReconciliationEntry(Guarded, ModelSQL):

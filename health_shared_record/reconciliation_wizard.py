@@ -188,18 +188,23 @@ def known_targets(item):
 def record_values(item, start):
     """The values of the record of GNU Health the item becomes, as start
     (the accept wizard's form) completes it"""
+    start = types.SimpleNamespace(**{
+            name: getattr(start, name, None) for name in [
+                'pathology', 'allergy_type', 'medicament', 'start_date',
+                'end_date', 'active', 'dose', 'institution', 'note']})
     patient = item.patient
     date = start.start_date
     today = clinic_today()
-    if date and date > today:
-        raise ReconciliationError(gettext(
-                'health_shared_record.msg_reconcile_date_future',
-                item=item.name, date=date))
     dob = patient.party.dob
-    if date and dob and date < dob:
-        raise ReconciliationError(gettext(
-                'health_shared_record.msg_reconcile_date_before_birth',
-                item=item.name, date=date, birth=dob))
+    for day in filter(None, [date, start.end_date]):
+        if day > today:
+            raise ReconciliationError(gettext(
+                    'health_shared_record.msg_reconcile_date_future',
+                    item=item.name, date=day))
+        if dob and day < dob:
+            raise ReconciliationError(gettext(
+                    'health_shared_record.msg_reconcile_date_before_birth',
+                    item=item.name, date=day, birth=dob))
     if date and start.end_date and start.end_date < date:
         raise ReconciliationError(gettext(
                 'health_shared_record.msg_reconcile_end_before_start',

@@ -10,6 +10,7 @@ reconciliation does, so that what the clinic publishes is what its record
 says.  An item of the record left out is left out of this summary only."""
 from trytond.i18n import gettext
 from trytond.model import ModelView, fields
+from trytond.model.exceptions import AccessError
 from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Eval, If
 from trytond.transaction import Transaction
@@ -18,6 +19,7 @@ from trytond.wizard import Button, StateTransition, StateView, Wizard
 from . import cda_reader, consolidation
 from .consolidation import Source, Statement
 from .exceptions import ReconciliationError
+from .guard import denied
 from .overview import (
     KINDS, check_patient, conflict_in_red, conflict_text, patient_lines,
     sources_text)
@@ -149,7 +151,7 @@ class Prepare(Wizard):
         """The lines a summary may state: what the record has, and what
         another clinic states that was not rejected"""
         Reconciliation = Pool().get('gnuhealth.shared_record.reconciliation')
-        patient = check_patient(self.record)
+        patient = check_patient(self.record, doctors=True)
         rejected = Reconciliation.rejected_keys(patient)
         return patient, [line for line in patient_lines(patient)
             if in_summary(line)
@@ -236,7 +238,11 @@ class Prepare(Wizard):
             and ref_of(line) not in chosen
             for record in ref_of(line).split(';')]
         with Transaction().set_context({EXCLUDE: excluded}):
-            Document.publish_records([patient])
+            try:
+                Document.publish_records([patient])
+            except AccessError:
+                # trytond's words name the record the user may not see
+                raise denied() from None
         return 'end'
 
 
