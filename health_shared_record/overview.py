@@ -16,18 +16,13 @@ from trytond.wizard import Button, StateView, Wizard
 from . import consolidation
 from .common import clinic_today, local_date
 from .consolidation import Source, Statement
-from .entry import STATUSES
+from .entry import KINDS as ENTRY_KINDS, STATUSES
 from .exceptions import ReconciliationError
 from .guard import actor, denied
 from .selection import Selection
 
-KINDS = [
-    ('problem', "Problem"),
-    ('allergy', "Allergy"),
-    ('medication', "Medication"),
-    ('immunization', "Immunization"),
-    ('result', "Result"),
-    ]
+# What the overview holds: what documents state, vital signs aside
+KINDS = [k for k in ENTRY_KINDS if k[0] in consolidation.KINDS]
 
 
 def _day(value):

@@ -488,6 +488,28 @@ class Reconciliation(Guarded, ModelSQL, ModelView):
         return result
 
 
+class Seen:
+    "An item as the user sees it: its documents' words, those they may read"
+    __slots__ = ('_item', '_values')
+
+    def __init__(self, item, values):
+        self._item, self._values = item, values
+
+    def __getattr__(self, name):
+        if name in self._values:
+            return self._values[name]
+        return getattr(self._item, name)
+
+
+def as_seen(item):
+    """item as the acting user sees it (a wizard reads it as the server,
+    without the read that tells them only what they may read)"""
+    row = {'id': item.id}
+    row.update((name, getattr(item, name)) for name in DISPLAYED)
+    item.__class__._read_as_seen([row], DISPLAYED)
+    return Seen(item, row)
+
+
 def check_duplicate(item, values):
     """Refuse a second record of the same thing: what the item states
     (the record of GNU Health has it under its code), or what the

@@ -17,7 +17,7 @@ from .consolidation import code_key
 from .exceptions import ReconciliationError
 from .guard import actor
 from .overview import KINDS
-from .reconciliation import check_clinician
+from .reconciliation import as_seen, check_clinician
 from .selection import Selection
 
 ALLERGY_TYPES = [
@@ -111,7 +111,7 @@ class Accept(Wizard):
         return item
 
     def default_start(self, fields):
-        item = self._item()
+        item = as_seen(self._item())
         values = {
             'item': item.id,
             'kind': item.kind,
@@ -125,7 +125,7 @@ class Accept(Wizard):
         return values
 
     def transition_accept(self):
-        item = self._item()
+        item = as_seen(self._item())
         Reconciliation = Pool().get('gnuhealth.shared_record.reconciliation')
         Reconciliation.record_acceptance(item, record_values(item, self.start))
         return 'end'

@@ -24,6 +24,7 @@ from .overview import (
     KINDS, check_patient, conflict_in_red, conflict_text, patient_lines,
     sources_text)
 from .patient import EXCLUDE, SUMMARY_TYPE_CODE
+from .reconciliation import as_seen
 from .reconciliation_wizard import proposed, record_values
 from .selection import Selection
 
@@ -226,6 +227,7 @@ class Prepare(Wizard):
                     raise ReconciliationError(gettext(
                             'health_shared_record.msg_summary_reconcile_first',
                             item=line.newest.name))
+                item = as_seen(item)
                 start = proposed(item)
                 if not (start.pathology or start.medicament):
                     raise ReconciliationError(gettext(
