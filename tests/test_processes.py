@@ -546,7 +546,8 @@ def test_two_clinicians_decide_one_item_at_once(network):
     problem = cda.Code('55607006', cda.SNOMED, 'Problem')
     publish_cda_on_peer(
         network.repository.url, national_id, '1.2.250.1.777.19.1',
-        dt.datetime(2026, 11, 20, 9), sections=[cda.Section(
+        dt.datetime.combine(dt.date.today(), dt.time(9)),
+        sections=[cda.Section(
                 cda.section_code('11450-4'), 'Problems',
                 [cda.Paragraph('Gout, active.')],
                 [cda.Observation(problem, cda.Code('M10', cda.ICD10, 'Gout'),
